@@ -1,0 +1,1 @@
+"""CNI hop models, capture points, packet identity across captures, drop localisation (pure)."""

@@ -1,0 +1,1 @@
+"""Kubernetes cluster model and the NetworkPolicy verdict engine (pure: no Textual, no scapy)."""
