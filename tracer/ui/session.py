@@ -1,0 +1,203 @@
+"""What the TUI is looking at: the growing packet index, the rows shown, marks, cluster and hop analysis.
+
+``Session`` is the app's model and imports no Textual: workers fill it (index batches, cluster, analysis),
+widgets read it to paint. Parts of the core that are not importable (not written yet, or broken) are
+recorded in ``missing`` with the reason, so each pane can say honestly what it cannot show.
+"""
+
+from __future__ import annotations
+
+import importlib
+import os
+from collections import OrderedDict
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from tracer.ui import columns as C
+
+VERDICT_CODES = {0: None, 1: "allow", 2: "deny", 3: "unknown"}
+
+
+def optional_import(name: str) -> tuple[Any | None, str | None]:
+    """Import a core module that may not exist yet: (module, None) or (None, why not)."""
+    try:
+        return importlib.import_module(name), None
+    except ImportError as exc:
+        return None, f"{name} not available yet ({exc})"
+
+
+@dataclass
+class RowCells:
+    """The text of one painted packet row, already cleaned of control characters."""
+
+    row: int
+    no: str
+    time: str
+    point: str
+    src: str
+    dst: str
+    outer: str  # "node-a → node-b" for encapsulated packets, else ""
+    proto: str
+    encap: str
+    info: str
+    verdict: str | None
+
+
+@dataclass
+class Session:
+    """The state shared by the panes; the app mutates it only on the UI thread (workers post messages)."""
+
+    paths: list[str]
+    cluster_paths: list[str] = field(default_factory=list)
+    cni: str | None = None
+    vxlan_ports: tuple[int, ...] = (4789, 8472)
+    index: Any = None
+    count: int = 0  # rows of the index known to be valid (the loader reports them; the index may be growing)
+    view: np.ndarray | None = None  # index rows shown, ascending; None = every row
+    filter_expr: str = ""
+    marks: set[int] = field(default_factory=set)
+    cluster: Any = None
+    analysis: Any = None
+    missing: dict[str, str] = field(default_factory=dict)  # part -> why it cannot be shown
+    loading: bool = False
+    cancelled: bool = False
+    time_format: str = "relative"
+    _cells: OrderedDict = field(default_factory=OrderedDict)
+    _names: dict = field(default_factory=dict)
+
+    # ----- rows ---------------------------------------------------------------------------------------------
+    @property
+    def total(self) -> int:
+        return 0 if self.index is None else self.count
+
+    @property
+    def shown(self) -> int:
+        return self.total if self.view is None else len(self.view)
+
+    def view_row(self, pos: int) -> int:
+        """The index row painted at list position ``pos``."""
+        return int(pos) if self.view is None else int(self.view[pos])
+
+    def view_pos(self, row: int) -> int | None:
+        """The list position of index row ``row``, or None when the active filter hides it."""
+        if self.view is None:
+            return row if 0 <= row < self.total else None
+        pos = int(np.searchsorted(self.view, row))
+        return pos if pos < len(self.view) and int(self.view[pos]) == row else None
+
+    def set_view(self, rows: np.ndarray | None, expr: str) -> None:
+        self.view = None if rows is None else np.asarray(rows, dtype=np.int64)
+        self.filter_expr = expr
+        self._cells.clear()  # delta times depend on the previous row shown
+
+    def invalidate(self) -> None:
+        self._cells.clear()
+
+    # ----- naming -------------------------------------------------------------------------------------------
+    def point_label(self, source_id: int) -> str:
+        src = self.index.sources[source_id]
+        if src.point:
+            return src.point
+        if src.iface:
+            return src.iface
+        return os.path.basename(src.file)
+
+    def endpoint_name(self, ver: int, value: int) -> str | None:
+        """``namespace/pod`` (or node / ``svc:ns/name``) for an address when a cluster is loaded, else None."""
+        if self.cluster is None or ver == 0:
+            return None
+        key = (int(ver), int(value))
+        if key not in self._names:
+            self._names[key] = _endpoint_label(self.cluster, self.index.addr(ver, value))
+        return self._names[key]
+
+    def verdict(self, row: int) -> str | None:
+        col = self.analysis_column("verdict")
+        if col is None:
+            return None
+        value = col[row]
+        if isinstance(value, (str, np.str_)):
+            return str(value) or None
+        return VERDICT_CODES.get(int(value))
+
+    def analysis_column(self, name: str) -> np.ndarray | None:
+        if self.analysis is None:
+            return None
+        cols = getattr(self.analysis, "columns", None) or {}
+        col = cols.get(name)
+        if col is None or len(col) < self.total:
+            return None
+        return col
+
+    # ----- cells --------------------------------------------------------------------------------------------
+    def cells(self, pos: int) -> RowCells:
+        """The cells of list position ``pos`` (cached: painting a screen touches ~50 rows, scrolling reuses)."""
+        key = (pos, self.time_format)
+        hit = self._cells.get(key)
+        if hit is not None:
+            self._cells.move_to_end(key)
+            return hit
+        cells = self._make_cells(pos)
+        self._cells[key] = cells
+        if len(self._cells) > 2048:
+            self._cells.popitem(last=False)
+        return cells
+
+    def _make_cells(self, pos: int) -> RowCells:
+        idx = self.index
+        row = self.view_row(pos)
+        names = ("ts_ns", "caplen", "source", "encap", "vni", "o_ver", "o_src", "o_dst", "i_ver", "i_src",
+                 "i_dst", "i_proto", "i_sport", "i_dport", "i_len", "tcp_flags", "tcp_seq", "tcp_ack",
+                 "icmp_type", "icmp_code", "icmp_id", "icmp_seq", "flags")
+        r = {name: int(idx[name][row]) for name in names}
+        prev_ns = None
+        if self.time_format == "delta" and pos > 0:
+            prev_ns = int(idx["ts_ns"][self.view_row(pos - 1)])
+        first_ns = int(idx["ts_ns"][0]) if self.total else 0
+        proto = r["i_proto"]
+        src = C.endpoint(idx.addr(r["i_ver"], r["i_src"]) if r["i_ver"] else None, r["i_sport"], proto,
+                         self.endpoint_name(r["i_ver"], r["i_src"]))
+        dst = C.endpoint(idx.addr(r["i_ver"], r["i_dst"]) if r["i_ver"] else None, r["i_dport"], proto,
+                         self.endpoint_name(r["i_ver"], r["i_dst"]))
+        outer = ""
+        if r["encap"] and r["o_ver"]:
+            o_src = self.endpoint_name(r["o_ver"], r["o_src"]) or idx.addr(r["o_ver"], r["o_src"])
+            o_dst = self.endpoint_name(r["o_ver"], r["o_dst"]) or idx.addr(r["o_ver"], r["o_dst"])
+            outer = f"{o_src} → {o_dst}"
+        return RowCells(
+            row=row,
+            no=str(row + 1),
+            time=C.format_time(r["ts_ns"], self.time_format, first_ns=first_ns, prev_ns=prev_ns),
+            point=self.point_label(r["source"]),
+            src=src,
+            dst=dst,
+            outer=outer,
+            proto=C.proto_label(r["i_ver"], proto),
+            encap=C.encap_label(r["encap"], r["vni"]),
+            info=C.info_text(r),
+            verdict=self.verdict(row),
+        )
+
+
+def _endpoint_label(cluster: Any, ip: str | None) -> str | None:
+    """A short name for an address from the cluster model: pods as ``ns/name``, nodes by name."""
+    if ip is None:
+        return None
+    try:
+        ep = cluster.resolve_ip(ip)
+    except Exception:  # noqa: BLE001 - a name is a nicety; the address is still shown
+        return None
+    if ep is None:
+        return None
+    kind = getattr(ep, "kind", None)
+    name = getattr(ep, "name", None)
+    ns = getattr(ep, "namespace", None)
+    if kind == "pod" and name:
+        return f"{ns}/{name}" if ns else name
+    if kind == "node" and name:
+        return name
+    if kind == "service" and name:
+        return f"svc:{ns}/{name}" if ns else f"svc:{name}"
+    return None
