@@ -1,0 +1,224 @@
+"""Every public capture, and truncations of each, pass through tracer without a traceback and lose nothing.
+
+Truncations are cut at every record/block boundary and at a few seeded random offsets, found by the
+independent walker in ``capwalk`` (not by tracer's readers). Where the walker says the structure before the
+cut is sound, tracer must yield exactly the complete packet records before the cut; elsewhere (corrupt
+tails, broken pcapng sections) it must still answer with rows or exactly one error line, never a traceback.
+"""
+
+from __future__ import annotations
+
+import gzip
+import json
+import random
+import re
+from pathlib import Path
+
+import pytest
+
+from .capwalk import walk
+from .runner import need_command, run_cli
+
+RANDOM_CUTS = 5  # per file, on top of every boundary
+SEED = 20261126
+
+
+def corpus_files(public: Path) -> list[Path]:
+    return sorted(p for p in public.rglob("*") if p.is_file() and p.suffix != ".md")
+
+
+def manifest_counts(public: Path) -> dict[str, int]:
+    """File -> packets tshark read, from the MANIFEST tables (column 'Pkts')."""
+    counts = {}
+    for line in (public / "MANIFEST.md").read_text().splitlines():
+        cells = [c.strip() for c in line.split("|")]
+        if len(cells) > 8 and re.fullmatch(r"`[^`]+`", cells[1]) and cells[6].replace(",", "").isdigit():
+            counts[cells[1].strip("`")] = int(cells[6].replace(",", ""))
+    return counts
+
+
+def counts_are_defined(name: str, kind: str) -> bool:
+    """Whether "packets before the cut" is well defined for this file's sound prefix.
+
+    A classic pcap's records are self-delimiting, so its sound prefix always has a definite packet count,
+    even in a deliberately corrupt file. A corrupt pcapng (bad version, packet before any IDB, impossible
+    tsresol) may be refused as a whole, so only "no traceback" is asserted for those.
+    """
+    return not name.startswith("corrupt-") or kind.endswith("pcap")
+
+
+def cuts_for(data: bytes, boundaries: list[int], rng: random.Random) -> list[int]:
+    cuts = {0, len(data), *boundaries}
+    # A few cuts inside headers, where a reader is most tempted to trust a half-read length.
+    for b in boundaries[:3]:
+        cuts.update(c for c in (b + 1, b + 8, b + 15) if c < len(data))
+    if len(data) > 1:
+        cuts.update(rng.randrange(1, len(data)) for _ in range(RANDOM_CUTS))
+    return sorted(cuts)
+
+
+def jsonl_rows(out: str) -> list[dict]:
+    return [json.loads(line) for line in out.splitlines() if line.strip()]
+
+
+@pytest.fixture(scope="module")
+def files(public_captures: Path) -> list[Path]:
+    return corpus_files(public_captures)
+
+
+def test_walker_agrees_with_manifest(public_captures: Path) -> None:
+    """The independent walker counts what tshark counted (minus pcapng Custom Blocks, which are not packets)."""
+    counts = manifest_counts(public_captures)
+    checked = 0
+    for path in corpus_files(public_captures):
+        name = str(path.relative_to(public_captures))
+        if name.startswith("corrupt-"):
+            continue
+        w = walk(path.read_bytes())
+        assert w.anomaly is None, (name, w.anomaly)
+        assert len(w.packet_ends) + w.custom_blocks == counts[name], name
+        checked += 1
+    assert checked >= 80
+
+
+def test_show_every_public_capture(public_captures: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """`tracer show --format jsonl` on each public file: rows or one error line; sound files give every packet."""
+    need_command("show")
+    problems = []
+    for path in corpus_files(public_captures):
+        name = str(path.relative_to(public_captures))
+        w = walk(path.read_bytes())
+        result = run_cli(["show", "--format", "jsonl", str(path)], capsys)
+        if why := result.problem():
+            problems.append(f"{name}: {why}")
+            continue
+        rows = jsonl_rows(result.out) if result.code == 0 else []
+        if counts_are_defined(name, w.kind) and w.anomaly is None:
+            if len(rows) != len(w.packet_ends):
+                problems.append(f"{name}: {len(rows)} rows, file holds {len(w.packet_ends)} packets")
+        elif counts_are_defined(name, w.kind) and len(rows) < len(w.packet_ends):
+            problems.append(f"{name}: lost packets before the damage: {len(rows)} < {len(w.packet_ends)}")
+    assert not problems, "\n".join(problems)
+
+
+def test_show_truncations(public_captures: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """Each file cut at every boundary and at random offsets: exactly the complete packets before the cut."""
+    need_command("show")
+    rng = random.Random(SEED)
+    problems: list[str] = []
+    tried = 0
+    for path in corpus_files(public_captures):
+        name = str(path.relative_to(public_captures))
+        raw = path.read_bytes()
+        w = walk(raw)
+        gz = w.kind.startswith("gzip+")
+        target = tmp_path / (path.name if not gz else path.name)
+        for cut in cuts_for(w.data, w.boundaries, rng):
+            piece = w.data[:cut]
+            # A gzip file is cut inside its decompressed content and compressed again, so the gzip reader sees
+            # a well-formed stream around a truncated capture (the raw-stream cuts are tested separately).
+            target.write_bytes(gzip.compress(piece, mtime=0) if gz else piece)
+            result = run_cli(["show", "--format", "jsonl", str(target)], capsys)
+            tried += 1
+            if why := result.problem():
+                problems.append(f"{name} cut at {cut}: {why}")
+                continue
+            if cut <= w.valid_until and counts_are_defined(name, w.kind):
+                expected = w.packets_before(cut)
+                got = len(jsonl_rows(result.out)) if result.code == 0 else 0
+                if expected and result.code != 0:
+                    problems.append(f"{name} cut at {cut}: exit {result.code}, but {expected} packets precede it")
+                elif got != expected:
+                    problems.append(f"{name} cut at {cut}: {got} rows, expected {expected}")
+    _record("truncations_tried", tried)
+    assert tried > 1000
+    assert not problems, f"{len(problems)} of {tried} truncations fail:\n" + "\n".join(problems[:40])
+
+
+def test_show_truncated_gzip_stream(public_captures: Path, tmp_path: Path,
+                                    capsys: pytest.CaptureFixture[str]) -> None:
+    """A gzip capture cut inside the compressed stream keeps every packet decompressible before the cut."""
+    need_command("show")
+    problems = []
+    for path in corpus_files(public_captures):
+        raw = path.read_bytes()
+        if raw[:2] != b"\x1f\x8b":
+            continue
+        for cut in sorted({10, 11, 30, len(raw) // 3, len(raw) // 2, len(raw) - 9, len(raw) - 1}):
+            target = tmp_path / f"cut-{cut}-{path.name}"
+            target.write_bytes(raw[:cut])
+            expected = walk(raw[:cut]).packets_before(10**12)
+            result = run_cli(["show", "--format", "jsonl", str(target)], capsys)
+            if why := result.problem():
+                problems.append(f"{path.name} cut at {cut}: {why}")
+            elif (len(jsonl_rows(result.out)) if result.code == 0 else 0) != expected:
+                problems.append(f"{path.name} cut at {cut}: {len(jsonl_rows(result.out))} rows, expected {expected}")
+    assert not problems, "\n".join(problems)
+
+
+def test_stats_every_public_capture(public_captures: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """`tracer stats --json` on each public file: a packet count equal to the file's, or one error line."""
+    need_command("stats")
+    problems = []
+    for path in corpus_files(public_captures):
+        name = str(path.relative_to(public_captures))
+        w = walk(path.read_bytes())
+        result = run_cli(["stats", "--json", str(path)], capsys)
+        if why := result.problem():
+            problems.append(f"{name}: {why}")
+            continue
+        if result.code == 0 and counts_are_defined(name, w.kind) and w.anomaly is None:
+            packets = json.loads(result.out).get("packets")
+            if packets != len(w.packet_ends):
+                problems.append(f"{name}: stats says {packets} packets, file holds {len(w.packet_ends)}")
+    assert not problems, "\n".join(problems)
+
+
+def test_path_every_public_capture(public_captures: Path, tmp_path: Path,
+                                   capsys: pytest.CaptureFixture[str]) -> None:
+    """`tracer path --packet N --json` on each file and a random truncation: JSON or one error line."""
+    need_command("path")
+    rng = random.Random(SEED + 1)
+    problems = []
+    for path in corpus_files(public_captures):
+        name = str(path.relative_to(public_captures))
+        raw = path.read_bytes()
+        w = walk(raw)
+        targets = [(path, len(w.packet_ends))]
+        if not w.kind.startswith("gzip") and len(raw) > 1:
+            cut = rng.randrange(1, len(raw))
+            piece = tmp_path / f"cut-{path.name}"
+            piece.write_bytes(raw[:cut])
+            targets.append((piece, w.packets_before(cut) if cut <= w.valid_until else 0))
+        for target, count in targets:
+            for no in {1, max(count, 1), count + 1}:
+                result = run_cli(["path", str(target), "--packet", str(no), "--json"], capsys)
+                if why := result.problem():
+                    problems.append(f"{name} ({target.name}) --packet {no}: {why}")
+                elif result.code == 0:
+                    try:
+                        json.loads(result.out)
+                    except ValueError as exc:
+                        problems.append(f"{name} --packet {no}: output is not JSON ({exc})")
+    assert not problems, "\n".join(problems)
+
+
+def test_flows_every_public_capture(public_captures: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """`tracer flows --json` on each public file: JSON or one error line."""
+    need_command("flows")
+    problems = []
+    for path in corpus_files(public_captures):
+        result = run_cli(["flows", str(path), "--json"], capsys)
+        if why := result.problem():
+            problems.append(f"{path.name}: {why}")
+    assert not problems, "\n".join(problems)
+
+
+def _record(key: str, value: int) -> None:
+    """Leave a figure for SECURITY.md (scripts/robustness_figures.py collects them)."""
+    import os
+
+    out = os.environ.get("TRACER_ROBUST_FIGURES")
+    if out:
+        with open(out, "a", encoding="utf-8") as fh:
+            fh.write(json.dumps({key: value}) + "\n")
