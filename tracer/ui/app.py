@@ -142,6 +142,7 @@ class TracerApp(App):
         self._progress = ""
         self._started = time.monotonic()
         self.first_paint_s: float | None = None
+        self.load_log: list[tuple[float, int, int]] = []  # (seconds since start, rows indexed, rows shown)
         self._detail_row: int | None = None
         self._dissections: OrderedDict[int, tuple[bytes | None, Any, str | None]] = OrderedDict()
         self._matches: np.ndarray | None = None
@@ -235,6 +236,7 @@ class TracerApp(App):
 
     def on_tracer_app_index_progress(self, message: IndexProgress) -> None:
         self._set_index(message.index, message.count)
+        self.load_log.append((time.monotonic() - self._started, message.count, self.session.shown))
         pct = f"{message.fraction * 100:.0f}% " if message.fraction is not None else ""
         self._progress = f"indexing {pct}{message.count:,} pkts {message.rate:,.0f} pkt/s · Esc cancels"
         bar = self.query_one("#progress", ProgressBar)
@@ -265,7 +267,9 @@ class TracerApp(App):
             self.query_one(LayerTree).show_message(message.error)
             self.query_one(HopLadder).show_message("No packets: " + message.error)
             self.query_one(VerdictPanel).show_message("No packets: " + message.error)
-        if message.part == "analysis" and self._detail_row is not None:
+        if message.part == "cluster":  # analyse without cluster state rather than not at all
+            self.start_analysis()
+        if message.part in ("analysis", "cluster") and self._detail_row is not None:
             self._show_hops(self._detail_row)
         self._refresh_status()
 
@@ -788,9 +792,15 @@ def _pretty_keys(keys: str) -> str:
 
 def _iter_progress(builder: Any, batch: int):
     """The builder's progress reports: a small first batch so the first rows come fast, then big ones."""
+    import inspect
+
     try:
+        params = inspect.signature(builder.run).parameters
+    except (TypeError, ValueError):
+        params = {}
+    if "max_batch" in params:
         yield from builder.run(batch=batch, max_batch=BATCH)
-    except TypeError:
+    else:
         yield from builder.run(batch=batch)
 
 

@@ -44,16 +44,16 @@ class ColumnWidths:
     def fit(cls, width: int, total_rows: int, time_format: str = "relative") -> ColumnWidths:
         """Columns for ``width`` cells: generous on wide terminals, squeezed (point and info first) at 80."""
         no = max(4, len(str(max(total_rows, 1))))
-        time = 15 if time_format == "absolute" else 11
-        proto = 6
-        encap = 8
+        time = 15 if time_format == "absolute" else (12 if width >= 110 else 10)
+        proto, encap = 6, 8
         if width >= 150:
             point, conv = 22, 52
         elif width >= 110:
             point, conv = 14, 40
-        else:
-            point, conv = 10, 34
-        fixed = 2 + no + 1 + time + 1 + point + 1 + conv + 1 + proto + 1 + encap + 1 + 2
+        else:  # 80 columns: everything squeezed, Info gets what is left
+            point, conv, proto, encap = 9, 26, 5, 7
+        # mark, then each column and its separator, then the one-cell verdict mark
+        fixed = 2 + no + 1 + time + 1 + point + 1 + conv + 1 + proto + 1 + encap + 1 + 1 + 1
         info = max(width - fixed, 0)
         return cls(no=no, time=time, point=point, conv=conv, proto=proto, encap=encap, info=info)
 

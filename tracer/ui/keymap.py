@@ -45,8 +45,8 @@ def load_keymap(path: str | os.PathLike | None = None) -> tuple[dict[str, str], 
         return {}, f"{file}: keymap must map binding ids to keys, ignored"
     keymap: dict[str, str] = {}
     for key, value in data.items():
-        if isinstance(value, list):
-            value = ",".join(str(v) for v in value)
+        if isinstance(value, list) and all(isinstance(v, str) for v in value):
+            value = ",".join(value)
         if not isinstance(key, str) or not isinstance(value, str) or not value.strip():
             return {}, f"{file}: entry {key!r} must be 'binding-id: keys', ignored"
         keymap[key] = value.strip()

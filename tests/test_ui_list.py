@@ -1,0 +1,137 @@
+"""The packet list: virtual rows from the index, keys that move the cursor, time formats, marks, go-to, cancel."""
+
+from __future__ import annotations
+
+import pytest
+
+from tracer.ui.app import create_app
+from tracer.ui.packet_list import PacketList
+from tracer.ui.status_bar import StatusBar
+from ui_scenario import run_async, scenario_packets, screen_text, settle, write_scenario
+
+pytest.importorskip("tracer.capture.index", reason="the capture index is not written yet")
+
+SIZE = (120, 36)
+
+
+@pytest.fixture()
+def scenario(tmp_path):
+    return write_scenario(tmp_path)
+
+
+def status(app) -> str:
+    return app.query_one(StatusBar).render().plain
+
+
+@run_async
+async def test_rows_come_from_the_capture(scenario) -> None:
+    """Every packet of the file is listed, numbered from 1, with its capture point and inner conversation."""
+    capture, _ = scenario
+    app = create_app([str(capture)])
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(app, pilot)
+        assert app.session.total == len(scenario_packets())
+        text = screen_text(app)
+        assert "node1/veth9e8d7c6b" in text and "10.244.1.9:41000 → 10.244.2.7:8080" in text
+        assert f"{len(scenario_packets())}/{len(scenario_packets())} pkts" in status(app)
+
+
+@run_async
+async def test_first_rows_show_before_indexing_finishes(scenario, monkeypatch) -> None:
+    """The loader posts rows batch by batch; the list shows the first ones while the rest is still loading."""
+    import tracer.ui.app as app_module
+
+    monkeypatch.setattr(app_module, "FIRST_BATCH", 4)
+    monkeypatch.setattr(app_module, "BATCH", 4)
+    capture, _ = scenario
+    app = create_app([str(capture)])
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(app, pilot)
+    counts = [count for _, count, _ in app.load_log]
+    assert counts and counts[0] < len(scenario_packets()), counts
+    assert all(shown == count for _, count, shown in app.load_log)
+
+
+@pytest.mark.parametrize(("keys", "row"), [
+    (["j", "j", "down"], 3), (["G"], -1), (["G", "k", "up"], -3), (["G", "g"], 0), (["pagedown"], None),
+])
+@run_async
+async def test_cursor_keys(scenario, keys, row) -> None:
+    """j/k/arrows step, g/G jump to the ends, PgDn moves a page; the selected row follows."""
+    capture, _ = scenario
+    app = create_app([str(capture)])
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(app, pilot)
+        await pilot.press(*keys)
+        packets = app.query_one(PacketList)
+        total = app.session.total
+        if row is None:
+            assert packets.selected_row == packets._page  # noqa: SLF001
+        else:
+            assert packets.selected_row == row % total
+
+
+@run_async
+async def test_goto_packet_number(scenario) -> None:
+    """``:`` then a number selects that packet; an out-of-range number is an inline error."""
+    capture, _ = scenario
+    app = create_app([str(capture)])
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(app, pilot)
+        await pilot.press("colon", "1", "2", "enter")
+        assert app.query_one(PacketList).selected_row == 11
+        await pilot.press("colon", "9", "9", "9", "enter")
+        assert "no packet 999" in app.query_one("#prompt").error
+        assert app.query_one(PacketList).selected_row == 11
+
+
+@run_async
+async def test_time_format_toggle(scenario) -> None:
+    """``t`` cycles relative → absolute (UTC) → delta in the Time column."""
+    capture, _ = scenario
+    app = create_app([str(capture)])
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(app, pilot)
+        assert " 0.000000 " in screen_text(app)
+        await pilot.press("t")
+        await pilot.pause()
+        assert "22:13:20.000000" in screen_text(app)  # T0 = 1_700_000_000 s = 2023-11-14 22:13:20 UTC
+        await pilot.press("t")
+        await pilot.pause()
+        assert "0.000020" in screen_text(app)  # the hop gap between consecutive rows
+
+
+@run_async
+async def test_mark_toggles(scenario) -> None:
+    """``m`` marks the packet under the cursor (a dot in the list, a count in the status); again unmarks."""
+    capture, _ = scenario
+    app = create_app([str(capture)])
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(app, pilot)
+        await pilot.press("m", "j", "m")
+        assert app.session.marks == {0, 1}
+        assert "2 marked" in status(app)
+        await pilot.press("m")
+        assert app.session.marks == {0}
+
+
+def test_missing_file_is_one_line_error(tmp_path, capsys) -> None:
+    """``tracer open`` on a missing file prints one line and exits 2 without starting the TUI."""
+    from tracer.cli import main
+
+    assert main(["open", str(tmp_path / "nope.pcap")]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "nope.pcap" in err
+
+
+@run_async
+async def test_keymap_remaps_a_binding(scenario) -> None:
+    """A user keymap entry (binding id → keys) replaces that binding's keys."""
+    capture, _ = scenario
+    app = create_app([str(capture)], keymap={"list.down": "x"})
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(app, pilot)
+        await pilot.press("x", "x")
+        assert app.query_one(PacketList).selected_row == 2
+        await pilot.press("j")
+        assert app.query_one(PacketList).selected_row == 2
