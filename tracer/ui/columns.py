@@ -49,7 +49,7 @@ class ColumnWidths:
         if width >= 150:
             point, conv = 22, 52
         elif width >= 110:
-            point, conv = 14, 40
+            point, conv = 18, 38
         else:  # 80 columns: everything squeezed, Info gets what is left
             point, conv, proto, encap = 9, 26, 5, 7
         # mark, then each column and its separator, then the one-cell verdict mark

@@ -8,6 +8,8 @@ row under it, and the app (its parent) updates the other panes.
 
 from __future__ import annotations
 
+import time
+
 from rich.segment import Segment
 from rich.style import Style
 from textual import events
@@ -69,6 +71,7 @@ class PacketList(ScrollView, can_focus=True):
         self.session = session
         self.cursor = 0
         self._selected_row: int | None = None
+        self.first_row_painted_at: float | None = None  # time.monotonic() of the first packet row painted
 
     # ----- data changes (called by the app) -----------------------------------------------------------------
     def rows_changed(self, *, keep_row: int | None = None) -> None:
@@ -162,6 +165,8 @@ class PacketList(ScrollView, can_focus=True):
         pos = int(self.scroll_y) + y - 1
         if pos >= self.session.shown:
             return Strip.blank(width, self.rich_style)
+        if self.first_row_painted_at is None:
+            self.first_row_painted_at = time.monotonic()
         return self._row(pos, widths, width)
 
     def _header(self, w: ColumnWidths, width: int) -> Strip:
