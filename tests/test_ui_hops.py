@@ -5,16 +5,16 @@ from __future__ import annotations
 import pytest
 
 from tracer.ui.app import create_app
-from tracer.ui.hop_ladder import HopLadder
+from tracer.ui.hop_ladder import HopLadder, attr
 from tracer.ui.layer_tree import LayerTree
 from tracer.ui.packet_list import PacketList
+from tracer.ui.session import core_function
 from tracer.ui.verdict_panel import VerdictPanel
 from ui_scenario import run_async, scenario_packets, screen_text, settle, write_scenario
 
 pytest.importorskip("tracer.capture.index", reason="the capture index is not written yet")
-hops = pytest.importorskip("tracer.hops", reason="hop analysis is not written yet")
-if not hasattr(hops, "analyze"):
-    pytest.skip("tracer.hops.analyze is not written yet", allow_module_level=True)
+if core_function("tracer.hops:analyze", "tracer.hops.analysis:analyze")[0] is None:
+    pytest.skip("the hop analysis (tracer.hops analyze) is not written yet", allow_module_level=True)
 
 SIZE = (120, 36)
 POINTS = [point for _, point, _ in scenario_packets()]
@@ -101,7 +101,7 @@ async def test_flows_view_puts_denied_first_and_opens_packets(scenario) -> None:
 
         assert isinstance(app.screen, FlowsScreen)
         first = app.screen.flows[0]
-        assert (getattr(first, "verdict", None) or first["verdict"]) == "deny"
+        assert attr(first, "verdict") == "deny"
         await pilot.press("enter")
         await settle(app, pilot)
         nginx_rows = [i for i, p in enumerate(scenario_packets()) if i >= DENIED_SYN]

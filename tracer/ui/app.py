@@ -30,7 +30,7 @@ from tracer.ui.layer_tree import LayerTree
 from tracer.ui.packet_list import PacketList
 from tracer.ui.prompt_bar import PromptBar
 from tracer.ui.safe import clean
-from tracer.ui.session import Session, optional_import
+from tracer.ui.session import Session, core_function, optional_import
 from tracer.ui.status_bar import StatusBar
 from tracer.ui.verdict_panel import VerdictPanel
 
@@ -66,9 +66,10 @@ class TracerApp(App):
         Binding("e", "export", "Export", id="app.export", tooltip="Export marked (else shown) packets to pcapng"),
         Binding("t", "time_format", "Time", id="app.time", tooltip="Time: relative / absolute / delta",
                 show=False),
-        Binding("tab", "cycle(1)", "Next pane", id="app.next_pane", tooltip="Focus the next pane", show=False),
+        Binding("tab", "cycle(1)", "Next pane", id="app.next_pane", tooltip="Focus the next pane", show=False,
+                priority=True),
         Binding("shift+tab", "cycle(-1)", "Prev pane", id="app.prev_pane", tooltip="Focus the previous pane",
-                show=False),
+                show=False, priority=True),
         Binding("z", "zoom", "Zoom", id="app.zoom", tooltip="Zoom the focused pane (again: restore)",
                 show=False),
         Binding("1", "toggle_pane('layers')", "Layers", id="app.toggle_layers", tooltip="Hide/show layers",
@@ -147,17 +148,17 @@ class TracerApp(App):
         self._dissections: OrderedDict[int, tuple[bytes | None, Any, str | None]] = OrderedDict()
         self._matches: np.ndarray | None = None
         self._before_follow: tuple[np.ndarray | None, str] | None = None
-        self._current_detail = "layers"
+        self._current_detail = "hops"  # on a narrow terminal the hop path is the pane shown first
 
     def compose(self) -> ComposeResult:
         with Vertical(id="main"):
             yield PacketList(self.session, id="packets")
             with Horizontal(id="detail"):
-                yield LayerTree(id="layers")
-                yield HexView(id="hex")
-                with Vertical(id="side"):
-                    yield HopLadder(id="hops")
-                    yield VerdictPanel(id="verdict")
+                yield LayerTree(id="layers", classes="pane")
+                yield HexView(id="hex", classes="pane")
+                with Vertical(id="side", classes="pane"):
+                    yield HopLadder(id="hops", classes="pane")
+                    yield VerdictPanel(id="verdict", classes="pane")
         yield PromptBar(id="prompt")
         yield ProgressBar(id="progress", show_eta=False)
         yield StatusBar(id="status")
@@ -286,12 +287,13 @@ class TracerApp(App):
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="cluster")
     def load_cluster(self) -> None:
-        module, why = optional_import("tracer.k8s")
-        if module is None or not hasattr(module, "load_cluster"):
+        load_cluster, why = core_function("tracer.k8s:load_cluster", "tracer.k8s.cluster:load_cluster",
+                                          "tracer.k8s.load:load_cluster")
+        if load_cluster is None:
             self.post_message(self.LoadFailed("cluster", why or "tracer.k8s.load_cluster not available yet"))
             return
         try:
-            self.post_message(self.ClusterLoaded(module.load_cluster(list(self.session.cluster_paths))))
+            self.post_message(self.ClusterLoaded(load_cluster(list(self.session.cluster_paths))))
         except TracerError as exc:
             self.post_message(self.LoadFailed("cluster", str(exc)))
         except Exception as exc:  # noqa: BLE001
@@ -316,12 +318,12 @@ class TracerApp(App):
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="analysis")
     def analyse(self) -> None:
-        module, why = optional_import("tracer.hops")
-        if module is None or not hasattr(module, "analyze"):
+        analyze, why = core_function("tracer.hops:analyze", "tracer.hops.analysis:analyze")
+        if analyze is None:
             self.post_message(self.LoadFailed("analysis", why or "hop analysis (tracer.hops.analyze) not available yet"))
             return
         try:
-            analysis = module.analyze(self.session.index, cluster=self.session.cluster, cni=self.session.cni)
+            analysis = analyze(self.session.index, cluster=self.session.cluster, cni=self.session.cni)
             self.post_message(self.AnalysisReady(analysis))
         except TracerError as exc:
             self.post_message(self.LoadFailed("analysis", str(exc)))
@@ -417,7 +419,7 @@ class TracerApp(App):
                 ladder.show_message("Hop path: analysing…")
         path = self._path(row)
         if path is not None:
-            ladder.show_path(path, current_row=row, time_format=self.session.time_format)
+            ladder.show_path(path, current_row=row)
         elif self.session.analysis is not None:
             ladder.show_message(missing.get("path", "no hop path for this packet"))
         self._show_verdict(row, path)
@@ -692,17 +694,17 @@ class TracerApp(App):
         self.notify(f"time: {self.session.time_format}", timeout=2)
 
     def _visible_panes(self) -> list[str]:
-        narrow = self.screen.has_class("-narrow")
-        panes = ["packets"]
-        for pane in DETAIL_PANES:
-            if self.query_one(f"#{pane}").has_class("-hidden"):
-                continue
-            panes.append(pane)
-        if narrow:  # one detail pane at a time: Tab walks through them all
-            return panes
-        return panes
+        """Panes Tab visits: the list, then every detail pane not hidden (on a narrow terminal each one in
+        turn takes the detail area)."""
+        return ["packets", *(p for p in DETAIL_PANES if not self.query_one(f"#{p}").has_class("-hidden"))]
 
     def action_cycle(self, step: int) -> None:
+        if self.screen is not self.screen_stack[0]:  # flows, reach, help: ordinary focus order there
+            if step > 0:
+                self.screen.focus_next()
+            else:
+                self.screen.focus_previous()
+            return
         panes = self._visible_panes()
         focused = self.focused
         current = "packets"

@@ -50,11 +50,13 @@ class ColumnWidths:
             point, conv = 22, 52
         elif width >= 110:
             point, conv = 18, 38
-        else:  # 80 columns: everything squeezed, Info gets what is left
-            point, conv, proto, encap = 9, 26, 5, 7
+        else:  # 80 columns: no Info (the layers pane has it); the conversation gets what is left
+            point, conv, proto, encap = 9, 0, 5, 7
         # mark, then each column and its separator, then the one-cell verdict mark
         fixed = 2 + no + 1 + time + 1 + point + 1 + conv + 1 + proto + 1 + encap + 1 + 1 + 1
         info = max(width - fixed, 0)
+        if conv == 0:
+            conv, info = max(info - 1, 8), 0
         return cls(no=no, time=time, point=point, conv=conv, proto=proto, encap=encap, info=info)
 
 

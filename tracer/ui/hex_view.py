@@ -25,8 +25,8 @@ class HexView(ScrollView, can_focus=True):
     HexView > .hex-view--message { color: $text-muted; text-style: italic; }
     """
 
-    def __init__(self, *, id: str | None = None) -> None:
-        super().__init__(id=id)
+    def __init__(self, *, id: str | None = None, classes: str | None = None) -> None:
+        super().__init__(id=id, classes=classes)
         self.data = b""
         self.highlight = (0, 0)
         self.message = "No packet selected"

@@ -11,7 +11,6 @@ from typing import Any
 
 from rich.text import Text
 
-from tracer.ui.columns import format_time
 from tracer.ui.safe import clean
 from tracer.ui.text_pane import TextPane
 
@@ -31,12 +30,23 @@ def _ts_ns(value: Any) -> int | None:
     return int(value)
 
 
+def _hop_ts(hop: Any) -> int | None:
+    """The hop's timestamp in ns: ``ts_ns`` when the model has it, else the JSON form's seconds."""
+    ns = attr(hop, "ts_ns")
+    return int(ns) if ns is not None else _ts_ns(attr(hop, "ts"))
+
+
 class HopLadder(TextPane):
     """The hop ladder pane (title in the border)."""
 
     BORDER_TITLE = "Hop path"
+    DEFAULT_CSS = """
+    HopLadder .text-pane--body { text-wrap: nowrap; text-overflow: ellipsis; }
+    """
 
-    def show_path(self, path: Any, *, current_row: int | None, time_format: str = "absolute") -> None:
+    def show_path(self, path: Any, *, current_row: int | None) -> None:
+        """One line per hop: seen (●) / not seen (○) / no capture there (·), µs since the first hop seen and
+        Δ from the previous seen hop (skew-corrected by the core), ``▶`` on the observation selected."""
         hops = list(attr(path, "hops", ()) or ())
         text = Text(no_wrap=True, overflow="ellipsis")
         pid = attr(path, "packet_id")
@@ -47,36 +57,36 @@ class HopLadder(TextPane):
         text.append(head + "\n", style="bold")
         if not hops:
             text.append("no hop model for this packet (not pod traffic, or CNI unknown)\n", style="italic")
-        first_seen = next((_ts_ns(attr(h, "ts")) for h in hops if attr(h, "seen")), None)
+        first_seen = next((_hop_ts(h) for h in hops if attr(h, "seen")), None)
         last_seen = attr(path, "last_seen")
+        width = min(max((len(clean(attr(h, "point") or "?")) for h in hops), default=8), 28)
         for hop in hops:
             seen = bool(attr(hop, "seen"))
+            uncaptured = not seen and attr(hop, "captured", True) is False
             row = attr(hop, "row")
             if row is None and attr(hop, "no") is not None:
                 row = int(attr(hop, "no")) - 1
             here = current_row is not None and row == current_row
             point = clean(attr(hop, "point") or attr(hop, "role") or "?")
-            role = clean(attr(hop, "role") or "")
             encap = clean(attr(hop, "encap") or "")
-            mark = "▶" if here else " "
-            text.append(f"{mark} ", style="bold reverse" if here else "")
-            text.append("●" if seen else "○", style="green" if seen else "red")
-            text.append(f" {point}", style="bold" if here else ("" if seen else "dim"))
-            if role and role not in point:
-                text.append(f"  {role}", style="dim")
-            if encap and encap not in ("-", "–", "none"):
-                text.append(f"  {encap}", style="cyan")
-            ts = _ts_ns(attr(hop, "ts"))
-            if seen and ts is not None:
-                text.append("  " + format_time(ts, time_format if time_format != "delta" else "relative",
-                                               first_ns=first_seen or ts, prev_ns=None))
+            text.append("▶" if here else " ", style="bold reverse" if here else "")
+            text.append("●" if seen else ("·" if uncaptured else "○"),
+                        style="green" if seen else ("dim" if uncaptured else "red"))
+            label = point if len(point) <= width else point[: width - 1] + "…"
+            text.append(f" {label:<{width}}", style="bold" if here else ("" if seen else "dim"))
+            text.append(f" {encap.upper() if encap not in ('-', '–', 'none') else '':<5}", style="cyan")
+            ts = _hop_ts(hop)
+            if seen and ts is not None and first_seen is not None:
+                text.append(f" {(ts - first_seen) / 1000:+9.0f}µs")
                 delta = attr(hop, "delta_us")
                 if delta is not None:
-                    text.append(f"  Δ{float(delta):+.0f} µs", style="dim")
-            elif not seen:
-                text.append("  not seen", style="red")
-            if last_seen and clean(last_seen) == point and seen:
-                text.append("  ◀ last seen", style="bold yellow")
+                    text.append(f" Δ{float(delta):.0f}µs", style="dim")
+            elif uncaptured:
+                text.append("  no capture here", style="dim")
+            else:
+                text.append("  not seen", style="bold red")
+            if last_seen and clean(last_seen) == point and seen and attr(path, "dropped_after"):
+                text.append(" ◀ last seen", style="bold yellow")
             text.append("\n")
         dropped = attr(path, "dropped_after")
         if dropped:

@@ -35,8 +35,8 @@ class LayerTree(Tree[tuple[int, int]]):
             self.offset = offset
             self.length = length
 
-    def __init__(self, *, id: str | None = None) -> None:
-        super().__init__(Text("Layers"), id=id)
+    def __init__(self, *, id: str | None = None, classes: str | None = None) -> None:
+        super().__init__(Text("Layers"), id=id, classes=classes)
         self.show_root = False
         self.guide_depth = 2
 

@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 
 from tracer.errors import FilterError
-from tracer.ui.session import VERDICT_CODES, Session
+from tracer.ui.session import VERDICT_CODES, Session, object_labels
 
 EQ = {"==", "eq", "="}
 NE = {"!=", "ne"}
@@ -82,7 +82,7 @@ def _node_of_capture(session: Session, index: Any, op: str, value: Any) -> np.nd
     n = session.total
     col = session.analysis_column("node")
     if col is not None and col.dtype.kind in "OUS":
-        labels, inverse = np.unique(col[:n].astype(str), return_inverse=True)
+        labels, inverse = np.unique(object_labels(col[:n]), return_inverse=True)
         return np.array([pred(s or None) for s in labels], dtype=bool)[inverse]
     nodes = np.array([pred(getattr(src, "node", None)) for src in index.sources] or [False], dtype=bool)
     return nodes[np.asarray(index["source"][:n])]
@@ -96,6 +96,8 @@ def _names_column(session: Session, column: str, names: dict[int, str | None], f
         raise FilterError(f"{field} needs the hop analysis ({why})")
     pred = _predicate(field, op, value)
     col = col[: session.total]
+    if col.dtype.kind in "OUS":
+        col = object_labels(col)
     uniq, inverse = np.unique(col, return_inverse=True)
     if col.dtype.kind in "OUS":
         hit = [pred(str(v) or None) for v in uniq]

@@ -28,6 +28,28 @@ def optional_import(name: str) -> tuple[Any | None, str | None]:
         return None, f"{name} not available yet ({exc})"
 
 
+def core_function(*candidates: str) -> tuple[Any | None, str | None]:
+    """The first of ``"package.module:function"`` that exists: (function, None) or (None, why not)."""
+    problems = []
+    for candidate in candidates:
+        module_name, _, func = candidate.partition(":")
+        module, why = optional_import(module_name)
+        if module is not None and callable(getattr(module, func, None)):
+            return getattr(module, func), None
+        problems.append(why or f"{module_name}.{func} not available yet")
+    return None, problems[0]
+
+
+def object_labels(col: np.ndarray) -> np.ndarray:
+    """An object column of strings and None as a str array ("" for None), ready for ``np.unique``."""
+    col = np.asarray(col)
+    if col.dtype.kind != "O":
+        return col.astype(str)
+    filled = col.copy()
+    filled[np.equal(col, None)] = ""
+    return filled.astype(str)
+
+
 @dataclass
 class RowCells:
     """The text of one painted packet row, already cleaned of control characters."""
@@ -118,9 +140,17 @@ class Session:
         if col is None:
             return None
         value = col[row]
-        if isinstance(value, (str, np.str_)):
-            return str(value) or None
+        if value is None or isinstance(value, (str, np.str_)):
+            return str(value) if value else None
         return VERDICT_CODES.get(int(value))
+
+    def _pod_column(self, name: str, row: int) -> str | None:
+        """The hop analysis's pod name for this row's inner source/destination, when it has one."""
+        col = self.analysis_column(name)
+        if col is None:
+            return None
+        value = col[row]
+        return str(value) if value else None
 
     def analysis_column(self, name: str) -> np.ndarray | None:
         if self.analysis is None:
@@ -158,9 +188,9 @@ class Session:
         first_ns = int(idx["ts_ns"][0]) if self.total else 0
         proto = r["i_proto"]
         src = C.endpoint(idx.addr(r["i_ver"], r["i_src"]) if r["i_ver"] else None, r["i_sport"], proto,
-                         self.endpoint_name(r["i_ver"], r["i_src"]))
+                         self._pod_column("src_pod", row) or self.endpoint_name(r["i_ver"], r["i_src"]))
         dst = C.endpoint(idx.addr(r["i_ver"], r["i_dst"]) if r["i_ver"] else None, r["i_dport"], proto,
-                         self.endpoint_name(r["i_ver"], r["i_dst"]))
+                         self._pod_column("dst_pod", row) or self.endpoint_name(r["i_ver"], r["i_dst"]))
         outer = ""
         if r["encap"] and r["o_ver"]:
             o_src = self.endpoint_name(r["o_ver"], r["o_src"]) or idx.addr(r["o_ver"], r["o_src"])
