@@ -1,0 +1,347 @@
+"""The columnar packet index: one numpy array per field, built incrementally from capture files.
+
+``IndexBuilder(paths).run()`` reads every file in batches (a small first batch so the first rows show at once,
+then bigger ones), decodes each batch with ``tracer.decode.fields.decode_frames`` and appends it to
+``builder.index`` (a ``PacketIndex``), yielding a ``Progress`` after each batch. ``load_index`` does the whole
+thing. One file keeps file order; several files are merged by timestamp, ties in file order (a watermark merge:
+rows are released once every unfinished file has read past their timestamp). Frames stay on disk: ``frame(row)``
+reads one from the mmap on demand.
+"""
+
+from __future__ import annotations
+
+import atexit
+import time
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from tracer.capture.pcap import PcapReader
+from tracer.capture.pcapng import PcapngReader
+from tracer.capture.points import node_of, point_for, split_point
+from tracer.capture.records import Records
+from tracer.capture.source import CaptureFile, open_capture
+from tracer.capture.store import ColumnStore
+from tracer.decode.addr6 import Addr6Table
+from tracer.decode.fields import COLUMNS, decode_frames
+from tracer.errors import CaptureError
+
+DEFAULT_VXLAN_PORTS = (4789, 8472)
+FIRST_BATCH = 1000
+#: Every index column and its dtype (docs/CONTRACTS.md): the reader's five, then the decoded ones.
+SCHEMA: dict[str, np.dtype] = {"ts_ns": np.dtype(np.int64), "offset": np.dtype(np.int64),
+                               "caplen": np.dtype(np.uint32), "origlen": np.dtype(np.uint32),
+                               "source": np.dtype(np.uint16), **COLUMNS}
+
+
+@dataclass(frozen=True)
+class Source:
+    """Where a packet came from: one interface of one file (``index.sources[index["source"][row]]``)."""
+
+    id: int
+    file: str                   # the path as the user gave it ("-" for stdin)
+    file_id: int                # position of the file on the command line
+    iface: str | None           # pcapng if_name
+    description: str | None     # pcapng if_description
+    linktype: int
+    snaplen: int
+    point: str | None           # capture point name (tracer.capture.points)
+    node: str | None
+
+
+@dataclass
+class Progress:
+    """One step of an incremental build."""
+
+    rows: int                   # packets indexed so far (len(index))
+    bytes_read: int
+    bytes_total: int            # bytes known so far (grows for stdin and followed files)
+    elapsed: float
+    done: bool
+    index: PacketIndex
+
+    @property
+    def fraction(self) -> float:
+        if self.done:
+            return 1.0
+        return min(self.bytes_read / self.bytes_total, 1.0) if self.bytes_total else 0.0
+
+
+class PacketIndex:
+    """Columns of every packet indexed so far; see docs/CONTRACTS.md ("The packet index")."""
+
+    def __init__(self, vxlan_ports: Sequence[int] = DEFAULT_VXLAN_PORTS) -> None:
+        self.vxlan_ports = tuple(vxlan_ports)
+        self.sources: list[Source] = []
+        self.addr6 = Addr6Table()
+        self.warnings: list[str] = []
+        self.files: list[CaptureFile | None] = []      # by file_id; None for a file that could not be opened
+        self.names: dict[str, list[str]] = {}         # pcapng Name Resolution Block: address -> names
+        self.index_seconds = 0.0
+        self._store = ColumnStore(SCHEMA)
+
+    def __len__(self) -> int:
+        return len(self._store)
+
+    def __getitem__(self, name: str) -> np.ndarray:
+        """The column ``name`` for rows ``0..len-1`` (read-only)."""
+        return self._store.column(name)
+
+    @property
+    def columns(self) -> tuple[str, ...]:
+        return self._store.names
+
+    def frame(self, row: int) -> bytes:
+        """The captured bytes of packet ``row`` (caplen bytes), read from the file on disk."""
+        src = self.sources[int(self._store.column("source")[row])]
+        cf = self.files[src.file_id]
+        if cf is None:
+            return b""
+        return cf.read_at(int(self._store.column("offset")[row]), int(self._store.column("caplen")[row]))
+
+    def addr(self, ver: int, value: int) -> str | None:
+        """An address column value as text: ``"10.244.1.3"`` for ver 4, ``"fd00::1"`` for ver 6, else None."""
+        ver = int(ver)
+        if ver == 4:
+            v = int(value)
+            return f"{v >> 24}.{(v >> 16) & 255}.{(v >> 8) & 255}.{v & 255}"
+        if ver == 6:
+            try:
+                return self.addr6.format(int(value))
+            except IndexError:
+                return None
+        return None
+
+    def slice(self, start: int, stop: int | None = None) -> PacketIndex:
+        """A read-only index of rows ``start..stop`` sharing sources, addresses and files (for streaming)."""
+        view = PacketIndex.__new__(PacketIndex)
+        view.__dict__.update(self.__dict__)
+        view._store = self._store.slice(start, stop)
+        return view
+
+    def bytes_used(self) -> int:
+        """Bytes held by the index columns (what ``bench_index`` reports per packet)."""
+        return self._store.nbytes()
+
+    def close(self) -> None:
+        for cf in self.files:
+            if cf is not None:
+                cf.close()
+
+
+@dataclass
+class _File:
+    cf: CaptureFile
+    reader: PcapReader | PcapngReader
+    file_id: int
+    point: str | None
+    src_ids: list[int]          # reader interface -> Source id
+    packets: int = 0
+    max_ts: int = -(1 << 63)
+    finished: bool = False
+
+
+class IndexBuilder:
+    """Builds ``self.index`` from capture files in batches: ``for progress in builder.run(): ...``."""
+
+    def __init__(self, paths: Sequence[str], *, vxlan_ports: Sequence[int] = DEFAULT_VXLAN_PORTS,
+                 points: dict[str, str] | None = None, follow: bool = False) -> None:
+        if not paths:
+            raise CaptureError("no capture file given")
+        self.paths = list(paths)
+        self.index = PacketIndex(vxlan_ports)
+        self._ports = frozenset(int(p) for p in vxlan_ports)
+        self._points = dict(points or {})
+        self._follow = follow
+        self._files: list[_File] = []
+        self._pending: list[tuple[Records, np.ndarray, dict[str, np.ndarray]]] = []
+        self._errors: list[str] = []
+        self._done = False
+        self._merged_disorder = False
+        self._last_ts = -(1 << 63)
+        self._opened = False
+        self._stop = False
+
+    # ----- setup ------------------------------------------------------------------------------------------
+    def _open(self) -> None:
+        self._opened = True
+        for file_id, arg in enumerate(self.paths):
+            path, explicit = split_point(arg)
+            explicit = self._points.get(arg) or self._points.get(path) or explicit
+            try:
+                cf = open_capture(path, follow=self._follow)
+            except CaptureError as exc:
+                self._errors.append(str(exc))
+                self.index.files.append(None)
+                continue
+            if cf.spool is not None:
+                atexit.register(cf.close)
+            reader = PcapngReader(cf) if cf.kind == "pcapng" else PcapReader(cf)
+            self.index.files.append(cf)
+            self._files.append(_File(cf, reader, file_id, explicit, []))
+        if not self._files:
+            raise CaptureError(self._errors[0] if len(self._errors) == 1 else "; ".join(self._errors))
+
+    def _sources_of(self, f: _File) -> np.ndarray:
+        """Source ids for the reader's interfaces, registering interfaces seen for the first time."""
+        interfaces = f.reader.interfaces
+        while len(f.src_ids) < len(interfaces):
+            itf = interfaces[len(f.src_ids)]
+            point = point_for(f.cf.name, itf.name, f.point)
+            src = Source(id=len(self.index.sources), file=f.cf.name, file_id=f.file_id, iface=itf.name,
+                         description=itf.description, linktype=itf.linktype, snaplen=itf.snaplen,
+                         point=point, node=node_of(point))
+            self.index.sources.append(src)
+            f.src_ids.append(src.id)
+        return np.asarray(f.src_ids, dtype=np.uint16)
+
+    # ----- the build loop ---------------------------------------------------------------------------------
+    def run(self, batch: int = 65536, max_batch: int | None = None) -> Iterator[Progress]:
+        """Index everything, yielding after each batch; the first batch is small (``FIRST_BATCH`` rows)."""
+        started = time.perf_counter()
+        spent = self.index.index_seconds
+        if not self._opened:
+            self._open()
+        limit = max(batch, max_batch or batch)
+        size = min(batch, FIRST_BATCH)
+        while not self._done:
+            if self._stop:
+                break
+            for f in self._files:
+                if not f.finished:
+                    self._read_one(f, size if len(self._files) == 1 else max(size // len(self._files), 256))
+            self._release()
+            self._done = all(f.finished for f in self._files)
+            if self._done:
+                self._complete()
+            self.index.index_seconds = spent + time.perf_counter() - started
+            yield self._progress(started)
+            size = min(size * 4, limit)
+            if not self._done and not any(len(r) for r, _, _ in self._pending) and self._all_waiting():
+                self._wait()
+
+    def _all_waiting(self) -> bool:
+        return all(f.finished or not f.cf.complete() for f in self._files)
+
+    def _wait(self) -> None:
+        for f in self._files:
+            if not f.finished:
+                f.cf.wait(f.reader.state.pos, 0.2)
+                return
+
+    def stop(self) -> None:
+        """Stop following growing inputs: what is read so far is the index (live capture ended, user quit)."""
+        for f in self._files:
+            f.cf.stop_following()
+
+    def finish(self) -> PacketIndex:
+        """Run to the end (if not already) and return the index."""
+        for _ in self.run():
+            pass
+        return self.index
+
+    def _progress(self, started: float) -> Progress:
+        read = sum(f.reader.state.pos for f in self._files)
+        total = sum(max(f.cf.size(), f.reader.state.pos) for f in self._files)
+        return Progress(len(self.index), read, total, time.perf_counter() - started, self._done, self.index)
+
+    def _read_one(self, f: _File, n: int) -> None:
+        recs = f.reader.read(n)
+        if f.reader.done:
+            f.finished = True
+        if not len(recs):
+            return
+        src = self._sources_of(f)[recs.iface]
+        linktypes = np.asarray([s.linktype for s in self.index.sources], dtype=np.uint16)[src]
+        mm = f.cf.mapping()
+        buf = np.frombuffer(mm, dtype=np.uint8)
+        cols = decode_frames(buf, recs.offset, recs.caplen, linktypes, vxlan_ports=self._ports,
+                             addr6=self.index.addr6)
+        f.packets += len(recs)
+        f.max_ts = max(f.max_ts, int(recs.ts_ns.max()))
+        self._pending.append((recs, src, cols))
+
+    def _release(self) -> None:
+        """Append pending rows to the index: all of them for one file, else those below the merge watermark."""
+        if not self._pending:
+            return
+        parts = self._pending
+        self._pending = []
+        if len(self._files) == 1:
+            for recs, src, cols in parts:
+                self._append(recs, src, cols, None)
+            return
+        recs = Records.concat([p[0] for p in parts])
+        src = np.concatenate([p[1] for p in parts])
+        cols = {k: np.concatenate([p[2][k] for p in parts]) for k in parts[0][2]}
+        open_ts = [f.max_ts for f in self._files if not f.finished]
+        if open_ts:
+            watermark = min(open_ts)
+            ready = recs.ts_ns <= watermark
+        else:
+            ready = np.ones(len(recs), bool)
+        file_ids = np.asarray([s.file_id for s in self.index.sources], dtype=np.int64)[src]
+        order = np.lexsort((recs.offset, file_ids, recs.ts_ns))
+        take = order[ready[order]]
+        rest = order[~ready[order]]
+        if len(take):
+            if int(recs.ts_ns[take[0]]) < self._last_ts:
+                self._merged_disorder = True
+            self._append(recs, src, cols, take)
+        if len(rest):
+            rest = np.sort(rest)
+            self._pending.append((Records(recs.ts_ns[rest], recs.offset[rest], recs.caplen[rest],
+                                          recs.origlen[rest], recs.iface[rest]), src[rest],
+                                  {k: v[rest] for k, v in cols.items()}))
+
+    def _append(self, recs: Records, src: np.ndarray, cols: dict[str, np.ndarray], take: np.ndarray | None) -> None:
+        base = {"ts_ns": recs.ts_ns, "offset": recs.offset, "caplen": recs.caplen, "origlen": recs.origlen,
+                "source": src}
+        base.update(cols)
+        if take is not None:
+            base = {k: v[take] for k, v in base.items()}
+        self._last_ts = max(self._last_ts, int(base["ts_ns"].max()))
+        self._store.append(base)
+
+    @property
+    def _store(self) -> ColumnStore:
+        return self.index._store  # noqa: SLF001 - the builder owns the index it fills
+
+    def _complete(self) -> None:
+        """End of input: final merge order, warnings, and an error when nothing at all was readable."""
+        if self._merged_disorder:
+            # Some file was not in time order: re-sort everything once, stably (ts, file, position in file).
+            file_ids = np.asarray([s.file_id for s in self.index.sources], dtype=np.int64)[self.index["source"]]
+            self._store.reorder(np.lexsort((self.index["offset"], file_ids, self.index["ts_ns"])))
+        self._store.trim()
+        for f in self._files:
+            for address, names in f.reader.names:
+                self.index.names.setdefault(address, []).extend(names)
+        problems = []
+        for f in self._files:
+            why = [p for p in (f.reader.problem, f.cf.problem and f"gzip data cut short ({f.cf.problem})")
+                   if p] + f.reader.state.notes
+            if not why:
+                continue
+            line = "; ".join(why)
+            if f.packets == 0 and (f.reader.problem or f.cf.problem):
+                problems.append(f"{f.cf.name}: {line}")
+            else:
+                self.index.warnings.append(f"{f.cf.name}: {line} (kept {f.packets} packets)")
+        if len(self.index) == 0 and (problems or self._errors):
+            raise CaptureError((self._errors + problems)[0] if len(self._errors + problems) == 1
+                               else "; ".join(self._errors + problems))
+        for err in self._errors:
+            self.index.warnings.append(f"{err} (kept 0 packets)")
+        for p in problems:
+            self.index.warnings.append(f"{p} (kept 0 packets)")
+
+
+def load_index(paths: Sequence[str], *, vxlan_ports: Sequence[int] = DEFAULT_VXLAN_PORTS,
+               points: dict[str, str] | None = None) -> PacketIndex:
+    """Index ``paths`` completely (see ``IndexBuilder``); raises ``CaptureError`` when nothing is readable."""
+    builder = IndexBuilder(paths, vxlan_ports=vxlan_ports, points=points)
+    for _ in builder.run(batch=262144):
+        pass
+    return builder.index

@@ -1,0 +1,281 @@
+"""Opening a capture: format sniffing by magic, gzip and stdin spooled to a temporary file, growing files.
+
+Every reader works on one on-disk file it can ``mmap``: a plain capture is read where it lies; a gzip file and
+standard input (``-``) are copied by a background thread into a temporary *spool* file that the index reads
+while it grows, so the first packets show before the input ends (``ssh node tcpdump -U -w - | tracer show -``).
+A file that another process is still writing (a live capture's pcapng) is opened with ``follow=True``.
+"""
+
+from __future__ import annotations
+
+import errno
+import gzip
+import mmap
+import os
+import sys
+import tempfile
+import threading
+import zlib
+from typing import BinaryIO
+
+from tracer.errors import CaptureError
+
+#: Classic pcap magic numbers as they appear on disk -> (byte order, nanoseconds per timestamp fraction unit).
+PCAP_MAGICS = {
+    b"\xd4\xc3\xb2\xa1": ("<", 1000),   # microseconds, little-endian
+    b"\xa1\xb2\xc3\xd4": (">", 1000),   # microseconds, big-endian
+    b"\x4d\x3c\xb2\xa1": ("<", 1),      # nanoseconds (a1b23c4d), little-endian
+    b"\xa1\xb2\x3c\x4d": (">", 1),      # nanoseconds, big-endian
+}
+PCAPNG_MAGIC = b"\x0a\x0d\x0d\x0a"      # Section Header Block type: the same bytes in either byte order
+GZIP_MAGIC = b"\x1f\x8b"
+
+_CHUNK = 1 << 20
+
+
+class Spool:
+    """A temporary file filled by a background thread from a stream (stdin, a gzip decoder).
+
+    ``size`` only counts bytes already written and flushed, so a reader never sees a half-written chunk.
+    ``error`` holds a one-line problem when the stream broke (a truncated gzip member, a read error).
+    """
+
+    def __init__(self, stream: BinaryIO, label: str) -> None:
+        fd, self.path = tempfile.mkstemp(prefix="tracer-spool-", suffix=".cap")
+        self._out = os.fdopen(fd, "wb")
+        self._stream = stream
+        self._label = label
+        self.size = 0
+        self.done = False
+        self.error: str | None = None
+        self._cond = threading.Condition()
+        self._thread = threading.Thread(target=self._copy, name=f"spool {label}", daemon=True)
+        self._thread.start()
+
+    def _copy(self) -> None:
+        try:
+            while True:
+                chunk = self._stream.read1(_CHUNK) if hasattr(self._stream, "read1") else self._stream.read(_CHUNK)
+                if not chunk:
+                    break
+                self._out.write(chunk)
+                self._out.flush()
+                with self._cond:
+                    self.size += len(chunk)
+                    self._cond.notify_all()
+        except (EOFError, OSError, zlib.error, gzip.BadGzipFile) as exc:
+            # A gzip stream cut short ("Compressed file ended before the end-of-stream marker") keeps what decoded.
+            self.error = str(exc) or type(exc).__name__
+        finally:
+            try:
+                self._out.close()
+            except OSError:
+                pass
+            with self._cond:
+                self.done = True
+                self._cond.notify_all()
+
+    def wait(self, size: int, timeout: float | None = None) -> bool:
+        """Block until more than ``size`` bytes are spooled or the stream ended; True if it grew."""
+        with self._cond:
+            if self.size <= size and not self.done:
+                self._cond.wait(timeout)
+            return self.size > size
+
+    def close(self) -> None:
+        try:
+            os.unlink(self.path)
+        except OSError:
+            pass
+
+
+class CaptureFile:
+    """One capture as the readers see it: ``name`` as the user gave it, ``path`` on disk, ``kind`` by magic.
+
+    ``kind`` is ``"pcap"`` or ``"pcapng"``; ``magic`` the first four bytes. ``complete()`` is False while a spool
+    or a followed file may still grow; ``size()`` is the number of bytes that can be read now.
+    """
+
+    def __init__(self, name: str, path: str, *, spool: Spool | None = None, follow: bool = False) -> None:
+        self.name = name
+        self.path = path
+        self.spool = spool
+        self.follow = follow
+        self.gzip = False
+        self._mm: mmap.mmap | None = None
+        self._mm_size = 0
+        self._fd: int | None = None
+        self.magic = b""
+        self.kind = ""
+
+    # ----- size and growth ------------------------------------------------------------------------------
+    def size(self) -> int:
+        if self.spool is not None:
+            return self.spool.size
+        try:
+            return os.fstat(self._fileno()).st_size
+        except OSError:
+            return 0
+
+    def complete(self) -> bool:
+        if self.spool is not None:
+            return self.spool.done
+        return not self.follow
+
+    def stop_following(self) -> None:
+        """The writer is gone (live capture stopped): the file is complete as it is now."""
+        self.follow = False
+
+    def wait(self, size: int, timeout: float = 0.2) -> bool:
+        """Wait up to ``timeout`` s for the capture to grow beyond ``size`` bytes; True if it did."""
+        if self.spool is not None:
+            return self.spool.wait(size, timeout)
+        if not self.follow:
+            return False
+        threading.Event().wait(timeout)
+        return self.size() > size
+
+    @property
+    def problem(self) -> str | None:
+        """Why the spooled stream ended early (gzip cut short), or None."""
+        return self.spool.error if self.spool is not None else None
+
+    # ----- bytes ----------------------------------------------------------------------------------------
+    def _fileno(self) -> int:
+        if self._fd is None:
+            self._fd = os.open(self.path, os.O_RDONLY)
+        return self._fd
+
+    def mapping(self) -> mmap.mmap | None:
+        """A read-only mmap covering at least the bytes available now (re-mapped when the file grew)."""
+        size = self.size()
+        if size == 0:
+            return None
+        if self._mm is None or size > self._mm_size:
+            # Old maps are left to the garbage collector: numpy views of them may still be alive.
+            self._mm = mmap.mmap(self._fileno(), size, access=mmap.ACCESS_READ)
+            self._mm_size = size
+        return self._mm
+
+    def read_at(self, offset: int, length: int) -> bytes:
+        """``length`` bytes at ``offset`` (fewer at the end of the file); bounded by the file, never by trust."""
+        mm = self.mapping()
+        if mm is None or offset >= self._mm_size:
+            if self.size() > self._mm_size:
+                mm = self.mapping()
+            if mm is None or offset >= self._mm_size:
+                return b""
+        return mm[offset:offset + max(0, length)]
+
+    def close(self) -> None:
+        if self._fd is not None:
+            try:
+                os.close(self._fd)
+            except OSError:
+                pass
+            self._fd = None
+        if self.spool is not None:
+            self.spool.close()
+
+
+def _sniff(cf: CaptureFile) -> None:
+    """Read the magic (waiting for a spool to deliver 4 bytes) and set ``kind``; raise if not a capture."""
+    while cf.size() < 4 and not cf.complete():
+        cf.wait(cf.size(), 0.5)
+    head = cf.read_at(0, 4)
+    cf.magic = head
+    if not head:
+        raise CaptureError(f"{cf.name}: empty file, not a capture")
+    if head in PCAP_MAGICS:
+        cf.kind = "pcap"
+    elif head == PCAPNG_MAGIC:
+        cf.kind = "pcapng"
+    elif len(head) < 4:
+        raise CaptureError(f"{cf.name}: truncated file ({len(head)} bytes), not a capture")
+    else:
+        raise CaptureError(f"{cf.name}: not a pcap or pcapng file (magic {head.hex()})")
+
+
+def open_capture(name: str, *, follow: bool = False) -> CaptureFile:
+    """Open ``name`` (a path, or ``-`` for standard input) and identify its format by magic, not by extension.
+
+    gzip input (by magic) and stdin are spooled to a temporary file by a background thread. Raises
+    ``CaptureError`` with a one-line reason when the file is missing, unreadable, empty or not a capture.
+    """
+    if name == "-":
+        # Raw fd reads: a daemon thread blocked in a *buffered* stdin read aborts the interpreter at exit.
+        raw = os.fdopen(sys.stdin.fileno(), "rb", buffering=0, closefd=False)
+        head = _read_exactly(raw, 2)
+        stream: BinaryIO = _Prefixed(head, raw)
+        cf = CaptureFile(name, "", spool=None)
+        if head == GZIP_MAGIC:
+            stream = gzip.GzipFile(fileobj=stream, mode="rb")
+            cf.gzip = True
+        cf.spool = Spool(stream, "stdin")
+        cf.path = cf.spool.path
+        try:
+            _sniff(cf)
+        except CaptureError:
+            if cf.problem and cf.spool.size == 0:
+                raise CaptureError(f"-: broken gzip data ({cf.problem})") from None
+            raise
+        return cf
+    try:
+        with open(name, "rb") as fh:
+            head = fh.read(4)
+    except OSError as exc:
+        reason = os.strerror(exc.errno) if exc.errno else str(exc)
+        if exc.errno == errno.EISDIR:
+            reason = "is a directory"
+        raise CaptureError(f"{name}: {reason}") from None
+    if head[:2] == GZIP_MAGIC:
+        try:
+            stream = gzip.open(name, "rb")
+        except OSError as exc:
+            raise CaptureError(f"{name}: {exc}") from None
+        cf = CaptureFile(name, "", spool=None)
+        cf.spool = Spool(stream, name)
+        cf.path = cf.spool.path
+        cf.gzip = True
+        try:
+            _sniff(cf)
+        except CaptureError as exc:
+            problem = cf.problem
+            cf.close()
+            if problem and cf.spool.size == 0:
+                raise CaptureError(f"{name}: broken gzip data ({problem})") from None
+            raise exc from None
+        return cf
+    cf = CaptureFile(name, name, follow=follow)
+    try:
+        _sniff(cf)
+    except CaptureError:
+        cf.close()
+        raise
+    return cf
+
+
+def _read_exactly(raw: BinaryIO, n: int) -> bytes:
+    data = b""
+    while len(data) < n:
+        chunk = raw.read(n - len(data))
+        if not chunk:
+            break
+        data += chunk
+    return data
+
+
+class _Prefixed:
+    """A stream that first returns ``head`` (bytes already read to sniff the magic), then the rest of ``raw``."""
+
+    def __init__(self, head: bytes, raw: BinaryIO) -> None:
+        self._head = head
+        self._raw = raw
+
+    def read(self, n: int = -1) -> bytes:
+        if self._head:
+            data, self._head = self._head, b""
+            return data
+        return self._raw.read(n if n and n > 0 else _CHUNK) or b""
+
+    read1 = read

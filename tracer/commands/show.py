@@ -1,0 +1,92 @@
+"""``tracer show FILE... [--format table|jsonl|csv] [--filter EXPR] [--vxlan-port N]...``: one row per packet.
+
+One file is printed while it is indexed (batch by batch, so ``tcpdump -U -w - | tracer show -`` prints packets
+as they arrive); several files are merged by timestamp first. Keys and formats: ``tracer.capture.rows``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+DEFAULT_VXLAN_PORTS = (4789, 8472)
+
+
+def vxlan_ports(extra: list[int] | None) -> tuple[int, ...]:
+    """The default VXLAN ports plus the ones given with ``--vxlan-port`` (in order, no duplicates)."""
+    ports = list(DEFAULT_VXLAN_PORTS)
+    for p in extra or ():
+        if p not in ports:
+            ports.append(p)
+    return tuple(ports)
+
+
+def _port(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a port number: {text!r}") from None
+    if not 0 < value < 65536:
+        raise argparse.ArgumentTypeError(f"port out of range 1-65535: {value}")
+    return value
+
+
+def add_capture_arguments(parser: argparse.ArgumentParser) -> None:
+    """FILE... and --vxlan-port, shared by show and stats."""
+    parser.add_argument("files", nargs="+", metavar="FILE",
+                        help="pcap/pcapng files (gzip too), '-' for stdin; FILE@NODE/IFACE names the capture point")
+    parser.add_argument("--vxlan-port", dest="vxlan_ports", type=_port, action="append", metavar="N",
+                        help="also decode UDP port N as VXLAN (besides 4789 and 8472); repeatable")
+
+
+def register(subparsers) -> None:
+    parser = subparsers.add_parser("show", help="print one row per packet (table, jsonl, csv)",
+                                   description="Print one row per packet, in merged timestamp order.")
+    add_capture_arguments(parser)
+    parser.add_argument("--format", choices=("table", "jsonl", "csv"), default="table",
+                        help="table (default, for people), jsonl (stable, for scripts) or csv")
+    parser.add_argument("--filter", metavar="EXPR", help="display filter, e.g. 'vxlan and tcp.port == 80'")
+    parser.set_defaults(func=run)
+
+
+def _compile(expr: str | None):
+    if not expr:
+        return None
+    from tracer.capture.filter import compile_filter
+
+    return compile_filter(expr)
+
+
+def run(args: argparse.Namespace) -> int:
+    import numpy as np
+
+    from tracer.capture.index import IndexBuilder
+    from tracer.capture.rows import RowWriter
+
+    flt = _compile(args.filter)       # a bad filter fails before any file is read
+    builder = IndexBuilder(args.files, vxlan_ports=vxlan_ports(args.vxlan_ports))
+    writer = RowWriter(sys.stdout, args.format)
+    stream = len(args.files) == 1     # one file keeps file order, so rows can go out as they are indexed
+    printed = 0
+    for _ in builder.run():
+        index = builder.index
+        if stream and len(index) > printed:
+            printed = _emit(writer, index, printed, len(index), flt, np)
+            sys.stdout.flush()
+    index = builder.index
+    if len(index) > printed:
+        _emit(writer, index, printed, len(index), flt, np)
+    elif printed == 0:
+        writer.write(index, np.zeros(0, np.int64))     # the header of an empty table/csv
+    sys.stdout.flush()
+    for warning in index.warnings:
+        print(f"tracer: warning: {warning}", file=sys.stderr)
+    return 0
+
+
+def _emit(writer, index, start: int, stop: int, flt, np) -> int:
+    rows = np.arange(start, stop, dtype=np.int64)
+    if flt is not None:
+        rows = start + np.flatnonzero(flt.mask(index.slice(start, stop)))
+    writer.write(index, rows)
+    return stop
