@@ -135,3 +135,22 @@ async def test_keymap_remaps_a_binding(scenario) -> None:
         assert app.query_one(PacketList).selected_row == 2
         await pilot.press("j")
         assert app.query_one(PacketList).selected_row == 2
+
+
+@run_async
+async def test_escape_stops_a_load_and_keeps_the_packets(scenario) -> None:
+    """Esc during a load that has not finished (a growing file being followed) stops it, keeps every packet
+    indexed so far, says so in the status line and runs the hop analysis on them."""
+    capture, _ = scenario
+    app = create_app([str(capture)], follow=True)
+    async with app.run_test(size=SIZE) as pilot:
+        for _ in range(200):
+            await pilot.pause(0.02)
+            if app.session.total == len(scenario_packets()):
+                break
+        assert app.session.loading  # still following the file
+        await pilot.press("escape")
+        await settle(app, pilot)
+        assert not app.session.loading and app.session.cancelled
+        assert app.session.total == len(scenario_packets())
+        assert "load cancelled" in status(app)

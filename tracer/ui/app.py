@@ -212,7 +212,9 @@ class TracerApp(App):
         count = 0
         started = time.monotonic()
         try:
-            builder = module.IndexBuilder(self.session.paths, vxlan_ports=tuple(self.session.vxlan_ports))
+            kwargs = {"follow": True} if self.session.follow else {}
+            builder = module.IndexBuilder(self.session.paths, vxlan_ports=tuple(self.session.vxlan_ports),
+                                          **kwargs)
             index = getattr(builder, "index", None)
             batch = FIRST_BATCH
             for progress in _iter_progress(builder, batch):
@@ -278,10 +280,13 @@ class TracerApp(App):
         if index is None:
             return
         first = self.session.index is None or self.session.total == 0
+        packets = self.query_one(PacketList)
+        at_end = self.session.shown > 0 and packets.cursor >= self.session.shown - 1
         self.session.index = index
         self.session.count = count
-        packets = self.query_one(PacketList)
         packets.rows_changed()
+        if self.session.follow and at_end and self.session.view is None:
+            packets.select_pos(self.session.shown - 1)  # tail -f: stay on the newest packet
         if first and count and self.first_paint_s is None:
             self.first_paint_s = time.monotonic() - self._started
 
@@ -451,6 +456,12 @@ class TracerApp(App):
         return f"#{row + 1} {cells.src} → {cells.dst} {cells.proto}"
 
     # ----- actions ------------------------------------------------------------------------------------------
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        """The main view's keys act only on the main view (not under the flows, reach or help screens)."""
+        if action in ("quit", "help") or not self.screen_stack:
+            return True
+        return self.screen is self.screen_stack[0] or action == "cycle"
+
     def action_help(self) -> None:
         from tracer.ui.help_screen import HelpScreen
 
@@ -779,7 +790,8 @@ class TracerApp(App):
             return
         if self.session.loading:
             self.workers.cancel_group(self, "load")
-            self.notify("loading cancelled: keeping the packets indexed so far", timeout=4)
+            self.notify("stopped following: analysing the packets captured so far" if self.session.follow
+                        else "loading cancelled: keeping the packets indexed so far", timeout=4)
 
     def _refresh_status(self) -> None:
         self.query_one(StatusBar).refresh_from(self.session, progress=self._progress)
@@ -788,7 +800,8 @@ class TracerApp(App):
 def _pretty_keys(keys: str) -> str:
     names = {"question_mark": "?", "slash": "/", "colon": ":", "left_square_bracket": "[",
              "right_square_bracket": "]", "pagedown": "PgDn", "pageup": "PgUp", "escape": "Esc",
-             "shift+tab": "Shift+Tab", "tab": "Tab", "space": "Space", "enter": "Enter"}
+             "shift+tab": "Shift+Tab", "tab": "Tab", "space": "Space", "enter": "Enter", "ctrl+c": "Ctrl+C",
+             "ctrl+f": "Ctrl+F", "ctrl+b": "Ctrl+B", "home": "Home", "end": "End", "down": "↓", "up": "↑"}
     return " ".join(names.get(k.strip(), k.strip()) for k in keys.split(","))
 
 
@@ -820,12 +833,16 @@ def _fraction(progress: Any) -> float | None:
 
 def create_app(paths: Sequence[str], *, cluster: Sequence[str] | str | None = None, cni: str | None = None,
                vxlan_ports: Sequence[int] = (4789, 8472), keymap: Mapping[str, str] | None = None,
-               keymap_problem: str | None = None) -> TracerApp:
-    """The app for these capture files (the CLI's and the tests' single entry point)."""
+               keymap_problem: str | None = None, follow: bool = False) -> TracerApp:
+    """The app for these capture files (the CLI's and the tests' single entry point).
+
+    ``follow=True`` keeps reading growing files (``tracer live`` passes its spool): rows appear as they are
+    written, the cursor stays on the newest packet while it is at the end, and Esc stops following (the hop
+    analysis then runs on what was captured)."""
     if isinstance(cluster, str):
         cluster = [cluster]
     session = Session(paths=[os.fspath(p) for p in paths], cluster_paths=[os.fspath(c) for c in cluster or []],
-                      cni=cni, vxlan_ports=tuple(int(p) for p in vxlan_ports), loading=True)
+                      cni=cni, vxlan_ports=tuple(int(p) for p in vxlan_ports), loading=True, follow=follow)
     return TracerApp(session, keymap=keymap, keymap_problem=keymap_problem)
 
 

@@ -45,6 +45,7 @@ class FlowsScreen(Screen[Any]):
 
     DEFAULT_CSS = """
     FlowsScreen DataTable { height: 1fr; }
+    FlowsScreen #flows-title { height: 1; padding: 0 1; background: $panel; }
     FlowsScreen #flow-explanation { height: auto; max-height: 8; border-top: solid $panel-lighten-2;
                                      padding: 0 1; }
     """
@@ -56,6 +57,8 @@ class FlowsScreen(Screen[Any]):
 
     def compose(self) -> ComposeResult:
         with Vertical():
+            yield Static(Text(f"Flows ({len(self.flows)}): denied and dropped first · Enter shows a flow's packets",
+                              style="bold"), id="flows-title")
             table: DataTable = DataTable(cursor_type="row", zebra_stripes=True, id="flows-table")
             table.add_columns("Verdict", "Source", "Destination", "Service", "Proto", "Pkts", "Points",
                               "Dropped after")

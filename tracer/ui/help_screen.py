@@ -21,7 +21,7 @@ class HelpScreen(ModalScreen[None]):
 
     DEFAULT_CSS = """
     HelpScreen { align: center middle; }
-    HelpScreen > Vertical { width: 96; max-width: 100%; height: 90%; border: round $accent;
+    HelpScreen > Vertical { width: 112; max-width: 100%; height: 90%; border: round $accent;
                             background: $surface; padding: 0 1; }
     HelpScreen DataTable { height: 1fr; }
     HelpScreen .help-screen--note { color: $text-muted; height: auto; }

@@ -66,6 +66,7 @@ class ReachScreen(Screen[None]):
 
     DEFAULT_CSS = """
     ReachScreen DataTable { height: 1fr; }
+    ReachScreen #reach-title { height: 1; padding: 0 1; background: $panel; }
     ReachScreen #reach-detail { height: auto; max-height: 8; border-top: solid $panel-lighten-2; padding: 0 1; }
     """
 
@@ -84,6 +85,8 @@ class ReachScreen(Screen[None]):
 
     def compose(self) -> ComposeResult:
         with Vertical():
+            yield Static(Text("Reachability: NetworkPolicy verdict × what the captures show", style="bold"),
+                         id="reach-title")
             table: DataTable = DataTable(cursor_type="cell", id="reach-table")
             if self.matrix is not None:
                 table.add_column(Text("from \\ to", style="bold"), key="src")
