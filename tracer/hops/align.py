@@ -1,0 +1,86 @@
+"""Placing one packet's observations on its expected path, and where along it the packet stopped.
+
+``align`` takes the hops a CNI model expects and the capture points where the packet was seen (in time order)
+and gives each observation its hop. Points on a named node match hops on that node; a point with no node (an
+unqualified interface name, a single capture) can match a hop on any node, but within one packet it stands for
+one node only (a capture point cannot be on both ends of a tunnel). Observations are taken in order and each
+goes to the first matching hop not before the previous one, so a veth seen twice (source and destination pod on
+one node) fills both hops.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from tracer.hops import roles as R
+from tracer.hops.models import Hop
+
+_POD_SIDE = {R.VETH, R.CALI}
+
+
+def role_matches(point_role: str, hop_role: str) -> bool:
+    """A veth and a cali are the same thing in two CNIs' words; an unknown role matches nothing."""
+    if point_role == hop_role:
+        return True
+    return point_role in _POD_SIDE and hop_role in _POD_SIDE
+
+
+def point_matches(point, hop: Hop, point_has_pod: bool) -> bool:
+    """Whether a capture point can be where ``hop`` is (role, node, and the pod's own interface if known)."""
+    if not role_matches(point.role, hop.role):
+        return False
+    if point.node is not None and hop.node is not None and point.node != hop.node:
+        return False
+    if hop.iface is not None:
+        return point.name == hop.iface
+    # An interface known to belong to another pod is not this pod's.
+    return not (point_has_pod and hop.role in (*_POD_SIDE, R.POD_ETH0))
+
+
+@dataclass(frozen=True)
+class Alignment:
+    """Hop per observation (-1 when none fits), which hops were captured, and the point to expect at each."""
+
+    hop_of_obs: tuple[int, ...]
+    captured: tuple[bool, ...]
+    expect_point: tuple[int, ...]     # a point id per hop (-1 when not captured)
+    last_seen: int                    # hop index of the furthest hop seen, -1 when none
+    next_expected: int                # first captured hop after ``last_seen`` that did not see it, else -1
+
+
+def align(hops: list[Hop], obs_points: list[int], points: list, pod_points: set[int]) -> Alignment:
+    """Align observations (point ids in time order) to ``hops``; see the module docstring."""
+    candidates = [[pid for pid, p in enumerate(points) if point_matches(p, hop, pid in pod_points)]
+                  for hop in hops]
+    by_point: dict[int, list[int]] = {}
+    for h, cands in enumerate(candidates):
+        for pid in cands:
+            by_point.setdefault(pid, []).append(h)
+    anon_node: str | None = None
+    anon_bound = False
+    cur = 0
+    out: list[int] = []
+    for pid in obs_points:
+        options = by_point.get(pid, [])
+        if points[pid].node is None and anon_bound:
+            options = [h for h in options if hops[h].node in (None, anon_node)]
+        ahead = [h for h in options if h >= cur]
+        pick = ahead[0] if ahead else (options[0] if options else -1)
+        if pick >= 0:
+            cur = max(cur, pick + (1 if ahead else 0))
+            if points[pid].node is None and not anon_bound and hops[pick].node is not None:
+                anon_node, anon_bound = hops[pick].node, True
+        out.append(pick)
+    seen = set(h for h in out if h >= 0)
+    captured = []
+    expect = []
+    for h, hop in enumerate(hops):
+        usable = [pid for pid in candidates[h]
+                  if points[pid].node is not None or hop.node is None or (anon_bound and anon_node == hop.node)]
+        captured.append(bool(usable) or h in seen)
+        expect.append(usable[0] if usable else -1)
+    last = max(seen) if seen else -1
+    nxt = -1
+    if last >= 0:
+        nxt = next((h for h in range(last + 1, len(hops)) if captured[h] and h not in seen), -1)
+    return Alignment(tuple(out), tuple(captured), tuple(expect), last, nxt)

@@ -1,0 +1,729 @@
+"""``analyze(index)``: every packet placed on its CNI hop path, across all capture points, with verdicts.
+
+The pipeline, all on the index's numpy columns (Python runs per capture point, per flow or per distinct path
+shape, never per packet):
+
+1. capture points and their roles (by name, else inferred from traffic);
+2. the CNI mode (``detect``) and which node every address lives on (``topology``);
+3. clock offsets between nodes (``clocks``) from a coarse first grouping, then ``packet_id`` (``identity``) on
+   corrected timestamps;
+4. per packet the representative (post-DNAT, pod-level) tuple, its Service, its flow and direction;
+5. per (route, sequence of points seen): the expected path (``models``) and each observation's hop (``align``);
+6. per packet where it was last seen and whether a later captured hop missed it; per flow the NetworkPolicy
+   verdict (stateful: replies of an allowed connection are allowed).
+
+``HopAnalysis.columns`` holds the per-row results; ``path(row)`` and ``flows()`` build the reports.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from tracer.hops import detect as D
+from tracer.hops import explain as X
+from tracer.hops import models as M
+from tracer.hops import roles as R
+from tracer.hops import topology as T
+from tracer.hops.align import Alignment, align
+from tracer.hops.clocks import ClockEstimate, crossing_delays, estimate_offsets
+from tracer.hops.cluster_facts import ClusterFacts, load_facts
+from tracer.hops.identity import assign_packet_ids, group_by_key, hash_columns, packet_keys, renumber_by_first_row
+
+COARSE_WINDOW_NS = 10_000_000_000
+TAIL_MARGIN_NS = 1_000_000          # a packet this close to the end of its node's capture may just be cut off   # first grouping, before clock correction: tolerate 10 s of skew
+PROTO_NAMES = {1: "ICMP", 6: "TCP", 17: "UDP", 58: "ICMPv6", 132: "SCTP"}
+COLUMNS = ("ts_ns", "source", "encap", "vni", "o_ver", "o_src", "o_dst", "o_proto", "o_ttl", "o_sport", "o_dport",
+           "i_ver", "i_src", "i_dst", "i_proto", "i_ttl", "i_ipid", "i_sport", "i_dport", "i_len", "tcp_flags",
+           "tcp_seq", "tcp_ack", "icmp_type", "icmp_id", "icmp_seq", "flags", "origlen")
+
+
+@dataclass(frozen=True)
+class PointInfo:
+    """A capture point: its name, node, interface, role (``inferred`` when from traffic) and time coverage."""
+
+    id: int
+    name: str
+    node: str | None
+    iface: str | None
+    role: str
+    inferred: bool
+    reason: str
+    first_ns: int
+    last_ns: int
+
+
+@dataclass
+class HopView:
+    """One hop of a packet's path as ``tracer path`` reports it."""
+
+    index: int
+    point: str
+    role: str
+    node: str | None
+    seen: bool
+    no: int | None
+    row: int | None
+    ts_ns: int | None
+    delta_us: float | None
+    encap: str | None
+    ttl: int | None
+    captured: bool
+    nat: str | None = None
+    inferred: bool = False    # the point's role came from its traffic, not its name
+
+    @property
+    def ts(self) -> float | None:
+        return None if self.ts_ns is None else self.ts_ns / 1e9
+
+    def to_json(self) -> dict[str, Any]:
+        return {"index": self.index, "point": self.point, "role": self.role, "node": self.node, "seen": self.seen,
+                "no": self.no, "ts": self.ts, "delta_us": self.delta_us, "encap": self.encap, "ttl": self.ttl,
+                "captured": self.captured, "nat": self.nat, "inferred": self.inferred}
+
+
+@dataclass
+class PacketPath:
+    """A packet's hop ladder, where it stopped, the clock offsets used, and the policy verdict joined with it."""
+
+    packet_id: int | None
+    hops: list[HopView]
+    dropped_after: str | None
+    expected_next: str | None
+    last_seen: str | None
+    clock_offsets: dict[str, float]
+    verdict: str | None
+    explanation: str
+    cni: str | None
+    flow_id: int | None = None
+    service: str | None = None
+    src_pod: str | None = None
+    dst_pod: str | None = None
+    extra_observations: list[dict[str, Any]] = field(default_factory=list)
+
+    def to_json(self) -> dict[str, Any]:
+        return {"hops": [h.to_json() for h in self.hops], "packet_id": self.packet_id,
+                "dropped_after": self.dropped_after, "expected_next": self.expected_next,
+                "last_seen": self.last_seen, "clock_offsets": self.clock_offsets, "verdict": self.verdict,
+                "explanation": self.explanation, "cni": self.cni, "flow_id": self.flow_id, "service": self.service,
+                "src_pod": self.src_pod, "dst_pod": self.dst_pod, "unplaced": self.extra_observations}
+
+
+@dataclass
+class Flow:
+    """Both directions of one connection, keyed by the initiator's pod-level (post-DNAT, inner) tuple."""
+
+    flow_id: int
+    src: str
+    dst: str
+    sport: int
+    dport: int
+    proto: str
+    src_pod: str | None
+    dst_pod: str | None
+    packets: int
+    points: list[str]
+    verdict: str | None
+    dropped_after: str | None
+    explanation: str
+    service: str | None = None
+    cni: str | None = None
+    first_no: int = 0
+    delivered: bool | None = None
+    dropped_packets: int = 0
+    policy: str | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        return {"flow_id": self.flow_id, "src": self.src, "dst": self.dst, "sport": self.sport, "dport": self.dport,
+                "proto": self.proto, "src_pod": self.src_pod, "dst_pod": self.dst_pod, "packets": self.packets,
+                "points": self.points, "verdict": self.verdict, "dropped_after": self.dropped_after,
+                "explanation": self.explanation, "service": self.service, "cni": self.cni,
+                "first_no": self.first_no, "delivered": self.delivered, "dropped_packets": self.dropped_packets}
+
+
+def _segment_reduce(ufunc: np.ufunc, keys: np.ndarray, values: np.ndarray, size: int, fill: int) -> np.ndarray:
+    """``out[k] = ufunc.reduce(values[keys == k])`` for all k in one sort (keys >= 0)."""
+    out = np.full(size, fill, dtype=np.int64)
+    if len(keys) == 0:
+        return out
+    order = np.argsort(keys, kind="stable")
+    k = keys[order]
+    starts = np.flatnonzero(np.r_[True, k[1:] != k[:-1]])
+    out[k[starts]] = ufunc.reduceat(values[order].astype(np.int64), starts)
+    return out
+
+
+def _first_in_group(keys: np.ndarray, *sort_keys: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(group keys, position of the first element of each group) ordering by ``sort_keys`` (most significant last)."""
+    order = np.lexsort((*sort_keys, keys))
+    k = keys[order]
+    starts = np.flatnonzero(np.r_[True, k[1:] != k[:-1]])
+    return k[starts], order[starts]
+
+
+class HopAnalysis:
+    """The result of ``analyze``: per-row columns plus per-packet and per-flow reports built on demand."""
+
+    def __init__(self) -> None:
+        self.columns: dict[str, np.ndarray] = {}
+        self.points: list[PointInfo] = []
+        self.mode: str = M.FLANNEL_VXLAN
+        self.mode_reason: str = ""
+        self.forced = False
+        self.clocks = ClockEstimate()
+        self.facts = ClusterFacts()
+        self.topology = T.Topology()
+        self.index: Any = None
+        # Internal per-row / per-packet / per-flow arrays.
+        self._row_point = np.empty(0, dtype=np.int64)
+        self._ts = np.empty(0, dtype=np.int64)
+        self._rows_of_packet: tuple[np.ndarray, np.ndarray] | None = None
+        self._pk: dict[str, np.ndarray] = {}
+        self._fl: dict[str, np.ndarray] = {}
+        self._routes: list[tuple[str, list[M.Hop]]] = []
+        self._combo_align: list[Alignment] = []
+        self._flow_verdict: list[tuple[str | None, str, Any]] = []
+
+    def __len__(self) -> int:
+        return len(self._row_point)
+
+    # ------------------------------------------------------------------ per packet
+    def rows_of(self, packet_id: int) -> np.ndarray:
+        """Index rows of one packet, in corrected-time order."""
+        order, starts = self._rows_of_packet
+        s = starts[packet_id]
+        e = starts[packet_id + 1]
+        return order[s:e]
+
+    def path(self, row: int) -> PacketPath:
+        """The hop ladder of the packet observed at index row ``row`` (see ``PacketPath``)."""
+        pid = int(self.columns["packet_id"][row])
+        offsets = self.clocks.seconds()
+        if pid < 0:
+            return PacketPath(None, [], None, None, None, offsets, None,
+                              "not an IP packet: no hop path (ARP, LLDP and the like stay on one link)", None)
+        pk = self._pk
+        route = int(pk["route"][pid])
+        mode, hops = self._routes[route]
+        al = self._combo_align[int(pk["combo"][pid])]
+        rows = self.rows_of(pid)
+        c = self._c
+        views: list[HopView] = []
+        obs_for_hop: dict[int, int] = {}
+        unplaced = []
+        for k, r in enumerate(rows.tolist()):
+            h = al.hop_of_obs[k] if k < len(al.hop_of_obs) else -1
+            if h >= 0 and h not in obs_for_hop:
+                obs_for_hop[h] = r
+            else:
+                unplaced.append({"point": self.points[int(self._row_point[r])].name, "no": r + 1,
+                                 "ts": int(self._ts[r]) / 1e9})
+        prev_ts = None
+        rep = int(pk["rep"][pid])
+        for h, hop in enumerate(hops):
+            r = obs_for_hop.get(h)
+            if r is not None:
+                p = self.points[int(self._row_point[r])]
+                ts = int(self._ts[r])
+                delta = None if prev_ts is None else (ts - prev_ts) / 1000.0
+                prev_ts = ts
+                encap = D.WIRE_ENCAP.get(int(self._wire[r]))
+                nat = self._nat_note(r, rep)
+                views.append(HopView(h + 1, p.name, hop.role, p.node or hop.node, True, r + 1, r, int(c["ts_ns"][r]),
+                                     delta, encap, int(c["i_ttl"][r]), True, nat, p.inferred))
+            else:
+                ep = al.expect_point[h]
+                name = self.points[ep].name if ep >= 0 else self._hop_label(hop, pid, mode)
+                views.append(HopView(h + 1, name, hop.role, hop.node, False, None, None, None, None, hop.encap,
+                                     None, al.captured[h]))
+        dropped = self._pk_dropped_point(pid)
+        last = None if al.last_seen < 0 else views[al.last_seen].point
+        nxt = None
+        if dropped is not None and al.next_expected >= 0:
+            nxt = views[al.next_expected].point
+        fid = int(pk["flow"][pid])
+        verdict, vtext, vobj = self._flow_verdict[fid]
+        explanation = X.packet_explanation(
+            hops=hops, views=views, alignment=al, dropped=dropped is not None, verdict=verdict, verdict_text=vtext,
+            verdict_obj=vobj, forward=bool(pk["forward"][pid]), inner_len=int(c["i_len"][rep]), mode=mode,
+            cluster=self.facts.present)
+        return PacketPath(pid, views, dropped, nxt, last, offsets, verdict if self.facts.present else None,
+                          explanation, mode, fid, self._service_name(pid), self._pod_name(pid, "src"),
+                          self._pod_name(pid, "dst"), unplaced)
+
+    def _nat_note(self, row: int, rep: int) -> str | None:
+        c = self._c
+        if row == rep:
+            return None
+        notes = []
+        if c["i_dst"][row] != c["i_dst"][rep] or c["i_dport"][row] != c["i_dport"][rep]:
+            a = self._addr(int(c["i_ver"][row]), int(c["i_dst"][row]))
+            b = self._addr(int(c["i_ver"][rep]), int(c["i_dst"][rep]))
+            notes.append(f"destination {a}:{int(c['i_dport'][row])} (before DNAT to {b}:{int(c['i_dport'][rep])})")
+        if c["i_src"][row] != c["i_src"][rep] or c["i_sport"][row] != c["i_sport"][rep]:
+            a = self._addr(int(c["i_ver"][row]), int(c["i_src"][row]))
+            b = self._addr(int(c["i_ver"][rep]), int(c["i_src"][rep]))
+            notes.append(f"source {a}:{int(c['i_sport'][row])} (rewritten from {b}:{int(c['i_sport'][rep])})")
+        return "; ".join(notes) or None
+
+    def _addr(self, ver: int, value: int) -> str:
+        if self.index is not None and hasattr(self.index, "addr"):
+            return self.index.addr(ver, value) or "?"
+        return str(value)
+
+    def _hop_label(self, hop: M.Hop, pid: int, mode: str) -> str:
+        """A name for a hop no capture point stands for: ``node/iface`` as the CNI names it, ``pod:NS/NAME``."""
+        pos = int(self._pk["src_pos" if hop.side == "src" else "dst_pos"][pid])
+        ip = self.topology.addr_text[pos] if pos >= 0 else "?"
+        if hop.role == R.POD_ETH0:
+            return f"pod:{self._pod_name(pid, hop.side) or ip}"
+        if hop.iface:
+            what = hop.iface
+        elif hop.role in (R.VETH, R.CALI):
+            what = f"{'cali' if hop.role == R.CALI else 'veth'}({ip})"
+        else:
+            what = M.DEVICE_NAMES.get((hop.role, M.is_calico(mode)), hop.role)
+        return f"{hop.node or '?'}/{what}"
+
+    def _pod_name(self, pid: int, side: str) -> str | None:
+        pos = int(self._pk["src_pos" if side == "src" else "dst_pos"][pid])
+        return self.topology.addr_pod[pos] if pos >= 0 else None
+
+    def _service_name(self, pid: int) -> str | None:
+        code = int(self._pk["service"][pid])
+        return self._service_names[code] if code >= 0 else None
+
+    def _pk_dropped_point(self, pid: int) -> str | None:
+        pt = int(self._pk["dropped_point"][pid])
+        return self.points[pt].name if pt >= 0 else None
+
+    # ------------------------------------------------------------------ per flow
+    def flows(self) -> list[Flow]:
+        """One ``Flow`` per connection (both directions together), in order of first appearance."""
+        fl = self._fl
+        out = []
+        pk = self._pk
+        n_flows = len(fl.get("first_packet", ()))
+        if n_flows == 0:
+            return out
+        flow_of_row = self.columns["flow_id"]
+        ok = flow_of_row >= 0
+        # Points per flow, as sorted unique (flow, point) pairs.
+        pairs = np.unique(flow_of_row[ok] * (len(self.points) + 1) + self._row_point[ok])
+        points_of: dict[int, list[str]] = {}
+        for v in pairs.tolist():
+            f, p = divmod(v, len(self.points) + 1)
+            points_of.setdefault(f, []).append(self.points[p].name)
+        packets = np.bincount(pk["flow"], minlength=n_flows)
+        dropped_pk = pk["dropped_point"] >= 0
+        n_dropped = np.bincount(pk["flow"][dropped_pk], minlength=n_flows)
+        for f in range(n_flows):
+            first_pk = int(fl["first_packet"][f])
+            init_pk = int(fl["init_packet"][f])
+            rep = int(pk["rep"][init_pk])
+            c = self._c
+            ver = int(c["i_ver"][rep])
+            proto = int(c["i_proto"][rep])
+            fwd = bool(pk["forward"][init_pk])
+            s_key, d_key = ("i_src", "i_dst") if fwd else ("i_dst", "i_src")
+            sp_key, dp_key = ("i_sport", "i_dport") if fwd else ("i_dport", "i_sport")
+            src = self._addr(ver, int(c[s_key][rep]))
+            dst = self._addr(ver, int(c[d_key][rep]))
+            side_s, side_d = ("src", "dst") if fwd else ("dst", "src")
+            verdict, vtext, vobj = self._flow_verdict[f]
+            drop_pt = int(fl["dropped_point"][f])
+            dropped_after = self.points[drop_pt].name if drop_pt >= 0 else None
+            delivered = None
+            if fl["delivered"][f] == 1:
+                delivered = True
+            elif dropped_after is not None:
+                delivered = False
+            mode = self._routes[int(pk["route"][init_pk])][0]
+            expl = X.flow_explanation(dropped_after=dropped_after, expected_next=self._flow_next(f),
+                                      delivered=delivered, verdict=verdict, verdict_text=vtext, verdict_obj=vobj,
+                                      cluster=self.facts.present, packets=int(packets[f]),
+                                      dropped_packets=int(n_dropped[f]), replies=bool(fl["replies"][f]),
+                                      mode=mode, next_hop=self._flow_next_hop(f),
+                                      inner_len=int(fl["max_len"][f]))
+            out.append(Flow(f, src, dst, int(c[sp_key][rep]), int(c[dp_key][rep]),
+                            PROTO_NAMES.get(proto, str(proto)), self._pod_name(init_pk, side_s),
+                            self._pod_name(init_pk, side_d), int(packets[f]), points_of.get(f, []),
+                            verdict if self.facts.present else None, dropped_after, expl,
+                            self._service_name(first_pk) or self._service_name(init_pk), mode,
+                            int(fl["first_row"][f]) + 1, delivered, int(n_dropped[f])))
+        return out
+
+    def _flow_next(self, f: int) -> str | None:
+        pid = int(self._fl["drop_packet"][f])
+        if pid < 0:
+            return None
+        return self.path(int(self.rows_of(pid)[0])).expected_next
+
+    def _flow_next_hop(self, f: int) -> M.Hop | None:
+        pid = int(self._fl["drop_packet"][f])
+        if pid < 0:
+            return None
+        al = self._combo_align[int(self._pk["combo"][pid])]
+        hops = self._routes[int(self._pk["route"][pid])][1]
+        return hops[al.next_expected] if al.next_expected >= 0 else None
+
+
+def _points(index: Any, source_col: np.ndarray) -> tuple[list[tuple[str, str | None, str | None]], np.ndarray]:
+    """Capture points (name, node, iface) and, per index source, its point id."""
+    names: dict[str, int] = {}
+    info: list[tuple[str, str | None, str | None]] = []
+    src_point = []
+    for src in index.sources:
+        point = R.parse_point(getattr(src, "point", None), getattr(src, "node", None), getattr(src, "iface", None))
+        name = point.name or os.path.basename(str(getattr(src, "file", "capture")))
+        if not point.iface and not point.node and not point.pod:
+            name = os.path.basename(str(getattr(src, "file", name)))
+        if name not in names:
+            names[name] = len(info)
+            info.append((name, point.node, point.iface if point.pod is None else f"pod:{point.pod}"))
+        src_point.append(names[name])
+    return info, np.asarray(src_point, dtype=np.int64)
+
+
+def analyze(index: Any, cluster: Any = None, cni: str | None = None, *, window_ns: int = 100_000_000) -> HopAnalysis:
+    """Place every packet of ``index`` on its CNI path (see the module docstring). ``cni`` overrides detection."""
+    a = HopAnalysis()
+    a.index = index
+    n = len(index)
+    c = {name: np.asarray(index[name])[:n] for name in COLUMNS}
+    a._c = c
+    a.facts = facts = load_facts(cluster)
+    a.forced = cni is not None
+
+    # 1. Points and roles.
+    pinfo, src_point = _points(index, c["source"])
+    row_point = src_point[c["source"].astype(np.int64)] if n else np.empty(0, dtype=np.int64)
+    wire = D.wire_class(c) if n else np.empty(0, dtype=np.uint8)
+    points: list[PointInfo] = []
+    for pid, (name, node, iface) in enumerate(pinfo):
+        rows = np.flatnonzero(row_point == pid)
+        role = R.POD_ETH0 if iface and iface.startswith("pod:") else R.role_of_iface(iface)
+        inferred, reason = False, "interface name"
+        if role is None:
+            linktypes = {getattr(s, "linktype", 1) for s, sp in zip(index.sources, src_point) if sp == pid}
+            macs = [bytes(index.frame(int(r))[:6]) for r in rows[:32]
+                    if 1 in linktypes and hasattr(index, "frame")]
+            guess = R.infer_role(c["encap"][rows], c["i_ver"][rows], c["o_proto"][rows], c["o_dport"][rows],
+                                 min(linktypes) if linktypes else 1, macs)
+            role, inferred, reason = guess.role, True, guess.reason
+        first = int(c["ts_ns"][rows].min()) if len(rows) else 0
+        last = int(c["ts_ns"][rows].max()) if len(rows) else 0
+        points.append(PointInfo(pid, name, node, iface, role, inferred, reason, first, last))
+
+    # 2. Mode and topology.
+    ifaces = [p.iface for p in points if p.iface]
+    a.mode, a.mode_reason = D.detect_mode(cni=cni, annotations=facts.node_annotations, wire=wire, ifaces=ifaces)
+    # A first, coarse grouping (source-side key, 10 s window: no clock correction yet) orders each packet's
+    # observations within a node, which tells the topology which end of a link is local, and feeds the clocks.
+    ts = c["ts_ns"].astype(np.int64)
+    valid = c["i_ver"] != 0
+    key_src, _ = packet_keys(c) if n else (np.empty(0, np.uint64), None)
+    coarse = group_by_key(key_src, ts, COARSE_WINDOW_NS, valid) if n else np.empty(0, dtype=np.int64)
+    topo = T.build_topology(c, row_point, points, facts, getattr(index, "addr", lambda v, x: str(x)),
+                            group=coarse, ts_ns=ts)
+    a.topology = topo
+    point_node = np.array([topo.code(p.node) for p in points] or [-1], dtype=np.int64)
+    row_node = point_node[row_point] if n else np.empty(0, dtype=np.int64)
+    src_key = T.addr_key(c["i_ver"], c["i_src"])
+    dst_key = T.addr_key(c["i_ver"], c["i_dst"])
+    spos = topo.lookup(src_key)
+    dpos = topo.lookup(dst_key)
+    addr_node = np.r_[topo.addr_node, -1]          # position -1 → the trailing "unknown"
+    addr_kind = np.r_[topo.addr_kind, T.KIND_UNKNOWN].astype(np.int8)
+    row_src_node = addr_node[spos]
+    row_dst_node = addr_node[dpos]
+
+    # 3. Clocks, then identity.
+    named_nodes = {p.node for p in points if p.node is not None}
+    if len(named_nodes) >= 2 and n:
+        s, d, delay = crossing_delays(coarse, row_node, ts, row_src_node, row_dst_node, row_point)
+        weights = {topo.nodes[k]: int(v) for k, v in enumerate(np.bincount(row_node[row_node >= 0],
+                                                                              minlength=len(topo.nodes)))}
+        a.clocks = estimate_offsets(topo.nodes, s, d, delay, weights)
+        offs = np.array([a.clocks.offsets_ns.get(nm, 0) for nm in topo.nodes] + [0], dtype=np.int64)
+        ts = ts - offs[row_node]
+    a._ts = ts
+    packet_id = assign_packet_ids(c, ts, window_ns=window_ns) if n else np.empty(0, dtype=np.int64)
+    n_pk = int(packet_id.max()) + 1 if n and (packet_id >= 0).any() else 0
+    ok_rows = np.flatnonzero(packet_id >= 0)
+
+    # Rows of each packet in corrected time order (CSR layout).
+    order = ok_rows[np.lexsort((ts[ok_rows], packet_id[ok_rows]))]
+    counts = np.bincount(packet_id[order], minlength=n_pk) if n_pk else np.zeros(0, dtype=np.int64)
+    starts = np.r_[0, np.cumsum(counts)]
+    a._rows_of_packet = (order, starts)
+    rank = np.arange(len(order)) - np.repeat(starts[:-1], counts)   # observation number within its packet
+
+    # 4. Representative tuple per packet: the observation whose endpoints are most pod-like (post-DNAT).
+    podlike = np.isin(addr_kind, (T.KIND_POD, T.KIND_NODE)).astype(np.int8)
+    score = podlike[spos] + podlike[dpos]
+    _, rep = _first_in_group(packet_id[ok_rows], ts[ok_rows], -score[ok_rows].astype(np.int64))
+    rep = ok_rows[rep]
+    pk = {"rep": rep, "first_row": order[starts[:-1]] if n_pk else np.empty(0, dtype=np.int64)}
+    pk["src_pos"] = spos[rep]
+    pk["dst_pos"] = dpos[rep]
+    # Service: any observation addressed to (or answering from) a Service address.
+    service_names = sorted({s for s in topo.addr_service if s})
+    a._service_names = service_names
+    svc_code_of_addr = np.array([service_names.index(s) if s else -1 for s in topo.addr_service] + [-1],
+                                dtype=np.int64)
+    row_svc = np.maximum(svc_code_of_addr[dpos], svc_code_of_addr[spos])
+    pk["service"] = _segment_reduce(np.maximum, packet_id[ok_rows], row_svc[ok_rows], n_pk, -1)
+
+    # Flows: canonical endpoint pair of the representative tuple.
+    proto = c["i_proto"][rep].astype(np.int64)
+    icmp = np.isin(proto, (1, 58))
+    sp = np.where(icmp, c["icmp_id"][rep], c["i_sport"][rep]).astype(np.int64)
+    dp = np.where(icmp, c["icmp_id"][rep], c["i_dport"][rep]).astype(np.int64)
+    sk, dk = src_key[rep], dst_key[rep]
+    swap = (sk > dk) | ((sk == dk) & (sp > dp))
+    lo_k, hi_k = np.where(swap, dk, sk), np.where(swap, sk, dk)
+    lo_p, hi_p = np.where(swap, dp, sp), np.where(swap, sp, dp)
+    fkey = hash_columns([proto, lo_k, lo_p, hi_k, hi_p]) if n_pk else np.empty(0, dtype=np.uint64)
+    _, finv = np.unique(fkey, return_inverse=True)
+    flow = renumber_by_first_row(finv.astype(np.int64).ravel()) if n_pk else np.empty(0, dtype=np.int64)
+    n_fl = int(flow.max()) + 1 if n_pk else 0
+    pk["flow"] = flow
+    # Initiator: a SYN's sender, an echo request's sender, else the first packet's sender unless it came from a
+    # well-known port to an ephemeral one (a capture that started mid-connection).
+    flags = c["tcp_flags"][rep]
+    itype = c["icmp_type"][rep]
+    opener = ((proto == 6) & ((flags & 0x12) == 0x02)) | (icmp & np.isin(itype, (8, 128)))
+    pk_ids = np.arange(n_pk, dtype=np.int64)
+    big = np.iinfo(np.int64).max
+    open_pk = _segment_reduce(np.minimum, flow, np.where(opener, pk_ids, big), n_fl, big)
+    first_pk = _segment_reduce(np.minimum, flow, pk_ids, n_fl, big)
+    reverse_hint = (sp[first_pk] < 1024) & (dp[first_pk] >= 1024) & ~icmp[first_pk] if n_fl else np.zeros(0, bool)
+    init_pk = np.where(open_pk != big, open_pk, first_pk)
+    # The initiator is the lower endpoint when its packet did not swap.
+    init_is_lo = ~swap[init_pk]
+    init_is_lo = np.where((open_pk == big) & reverse_hint, ~init_is_lo, init_is_lo)
+    forward = (~swap) == init_is_lo[flow] if n_pk else np.zeros(0, bool)
+    pk["forward"] = forward
+    # For the reversed-hint flows, pick a forward packet as the one describing the initiator.
+    fwd_pk = _segment_reduce(np.minimum, flow, np.where(forward, pk_ids, big), n_fl, big)
+    init_pk = np.where(fwd_pk != big, fwd_pk, init_pk)
+    row_flow = np.full(n, -1, dtype=np.int64)
+    row_flow[ok_rows] = flow[packet_id[ok_rows]]
+
+    # 5. Routes: mode per flow, expected path per (flow mode, endpoints' nodes/kinds/pinned interfaces).
+    flow_wire = _segment_reduce(np.maximum, row_flow[ok_rows], wire[ok_rows].astype(np.int64), n_fl, 0)
+    pod_side_point = np.full(len(topo.addr_keys) + 1, -1, dtype=np.int64)
+    pod_eth0_point = np.full(len(topo.addr_keys) + 1, -1, dtype=np.int64)
+    for pid_, key in topo.point_pod.items():
+        pos = int(topo.lookup(np.array([key], dtype=np.int64))[0])
+        if pos >= 0:
+            target = pod_eth0_point if points[pid_].role == R.POD_ETH0 else pod_side_point
+            target[pos] = pid_
+    pod_points = set(topo.point_pod)
+    mode_codes = {m: i for i, m in enumerate(M.MODES)}
+    fmode = np.array([mode_codes[D.flow_mode(a.mode, int(w), a.forced)] for w in flow_wire.tolist()],
+                     dtype=np.int64)
+    s_pos = np.where(forward, pk["src_pos"], pk["dst_pos"]) if n_pk else np.empty(0, dtype=np.int64)
+    d_pos = np.where(forward, pk["dst_pos"], pk["src_pos"]) if n_pk else np.empty(0, dtype=np.int64)
+    # Route key per packet, in the packet's own direction.
+    src_pos_dir = pk["src_pos"]
+    dst_pos_dir = pk["dst_pos"]
+    del s_pos, d_pos
+    rk = np.stack([fmode[flow] if n_pk else np.empty(0, np.int64), addr_node[src_pos_dir], addr_node[dst_pos_dir],
+                   addr_kind[src_pos_dir].astype(np.int64), addr_kind[dst_pos_dir].astype(np.int64),
+                   pod_side_point[src_pos_dir], pod_side_point[dst_pos_dir]], axis=1) if n_pk else \
+        np.empty((0, 7), dtype=np.int64)
+    routes_u, route = np.unique(rk, axis=0, return_inverse=True)
+    route = route.ravel().astype(np.int64)
+    pk["route"] = route
+    routes: list[tuple[str, list[M.Hop]]] = []
+    for mcode, sn, dn, skind, dkind, spp, dpp in routes_u.tolist():
+        mode = M.MODES[mcode]
+        s_node = topo.nodes[sn] if sn >= 0 else None
+        d_node = topo.nodes[dn] if dn >= 0 else None
+        hops = M.expected_path(
+            mode, s_node, d_node,
+            src_is_pod=skind in (T.KIND_POD, T.KIND_UNKNOWN), dst_is_pod=dkind in (T.KIND_POD, T.KIND_UNKNOWN),
+            src_is_node=skind == T.KIND_NODE, dst_is_node=dkind == T.KIND_NODE,
+            src_iface=points[spp].name if spp >= 0 else None, dst_iface=points[dpp].name if dpp >= 0 else None)
+        routes.append((mode, hops))
+    a._routes = routes
+
+    # Signature per packet: its sequence of points (in corrected-time order), hashed.
+    max_rank = int(rank.max()) + 1 if len(rank) else 1
+    with np.errstate(over="ignore"):
+        mult = (np.uint64(0x9E3779B97F4A7C15) ** np.arange(1, max_rank + 1, dtype=np.uint64)).astype(np.uint64)
+        contrib = (row_point[order].astype(np.uint64) + np.uint64(1)) * mult[rank]
+        sig = np.add.reduceat(contrib, starts[:-1]) if n_pk else np.empty(0, dtype=np.uint64)
+    combo_key = hash_columns([route, sig]) if n_pk else np.empty(0, dtype=np.uint64)
+    combo_u, combo_first, combo = np.unique(combo_key, return_index=True, return_inverse=True)
+    combo = combo.ravel().astype(np.int64)
+    pk["combo"] = combo
+    point_objs = points
+    aligns: list[Alignment] = []
+    max_obs = max(max_rank, 1)
+    combo_hop = np.full((len(combo_u), max_obs), -1, dtype=np.int64)
+    combo_last_point = np.full(len(combo_u), -1, dtype=np.int64)
+    combo_next_point = np.full(len(combo_u), -1, dtype=np.int64)
+    combo_last_hop = np.full(len(combo_u), -1, dtype=np.int64)
+    combo_final = np.zeros(len(combo_u), dtype=bool)
+    combo_dst_side = np.zeros(len(combo_u), dtype=bool)
+    for ci, pk_first in enumerate(combo_first.tolist()):
+        rows = order[starts[pk_first]:starts[pk_first + 1]]
+        obs = row_point[rows].tolist()
+        _, hops = routes[int(route[pk_first])]
+        al = align(hops, obs, point_objs, pod_points)
+        aligns.append(al)
+        combo_hop[ci, :len(al.hop_of_obs)] = al.hop_of_obs
+        if al.last_seen >= 0:
+            placed = [k for k, h in enumerate(al.hop_of_obs) if h == al.last_seen]
+            combo_last_point[ci] = obs[placed[0]]
+            combo_last_hop[ci] = al.last_seen
+            combo_dst_side[ci] = hops[al.last_seen].side == "dst" or (
+                al.last_seen == len(hops) - 1)
+            captured_after = [h for h in range(al.last_seen + 1, len(hops)) if al.captured[h]]
+            combo_final[ci] = not captured_after
+        if al.next_expected >= 0:
+            combo_next_point[ci] = al.expect_point[al.next_expected]
+    a._combo_align = aligns
+    a._wire = wire
+    hop_index = np.full(n, -1, dtype=np.int64)
+    if n_pk:
+        hop_index[order] = combo_hop[combo[packet_id[order]], rank]
+    hop_count = np.full(n, -1, dtype=np.int64)
+    route_len = np.array([len(h) for _, h in routes] or [0], dtype=np.int64)
+    hop_count[ok_rows] = route_len[route[packet_id[ok_rows]]]
+
+    # 6. Drops: a later captured hop that was capturing at the time and did not see the packet.
+    pk_last_ts = _segment_reduce(np.maximum, packet_id[ok_rows], ts[ok_rows], n_pk, 0)
+    next_pt = combo_next_point[combo] if n_pk else np.empty(0, dtype=np.int64)
+    # A point is taken to capture from its first packet until the last packet seen on any point of its node
+    # (captures are started and stopped together; a quiet veth is still listening) minus a margin: a packet at
+    # the very end may just have been cut off by the capture stopping.
+    first_ns = np.array([p.first_ns for p in points] + [0], dtype=np.int64)
+    node_last: dict[str | None, int] = {}
+    for p in points:
+        node_last[p.node] = max(node_last.get(p.node, 0), p.last_ns)
+    last_ns = np.array([node_last[p.node] for p in points] + [0], dtype=np.int64)
+    if len(topo.nodes) and a.clocks.offsets_ns:
+        offs = np.array([a.clocks.offsets_ns.get(p.node, 0) if p.node else 0 for p in points] + [0], dtype=np.int64)
+        first_ns, last_ns = first_ns - offs, last_ns - offs
+    covered = (next_pt >= 0) & (first_ns[next_pt] <= pk_last_ts) & (last_ns[next_pt] >= pk_last_ts + TAIL_MARGIN_NS)
+    last_pt = combo_last_point[combo] if n_pk else np.empty(0, dtype=np.int64)
+    pk["dropped_point"] = np.where(covered, last_pt, -1)
+    pk["last_point"] = last_pt
+    pk["delivered"] = combo_final[combo] & combo_dst_side[combo] if n_pk else np.zeros(0, bool)
+    a._pk = pk
+
+    # Per flow: drop point (of its last packet, or of most of its packets), delivery, replies.
+    dropped = pk["dropped_point"] >= 0
+    fl: dict[str, np.ndarray] = {"first_packet": first_pk, "init_packet": init_pk,
+                                 "first_row": pk["first_row"][first_pk] if n_fl else np.empty(0, np.int64)}
+    n_drop = np.bincount(flow[dropped], minlength=n_fl) if n_fl else np.zeros(0, np.int64)
+    replies = _segment_reduce(np.maximum, flow, (~forward).astype(np.int64), n_fl, 0)
+    fwd_delivered = _segment_reduce(np.maximum, flow, (forward & pk["delivered"]).astype(np.int64), n_fl, 0)
+    delivered = (replies > 0) | (fwd_delivered > 0)
+    # A flow is dropped when some of its packets died and none got through (no reply, none delivered): a lost
+    # segment that TCP retransmitted successfully is counted, not reported as the flow's fate.
+    last_drop = _segment_reduce(np.maximum, flow, np.where(dropped, pk_ids, -1), n_fl, -1)
+    drop_packet = np.where((n_drop > 0) & ~delivered, last_drop, -1)
+    fl["drop_packet"] = drop_packet
+    fl["dropped_point"] = np.where(drop_packet >= 0, pk["dropped_point"][np.maximum(drop_packet, 0)], -1) \
+        if n_fl else np.empty(0, np.int64)
+    fl["replies"] = replies
+    fl["delivered"] = delivered.astype(np.int8)
+    fl["max_len"] = _segment_reduce(np.maximum, flow, c["i_len"][rep].astype(np.int64), n_fl, 0)
+    a._fl = fl
+
+    # Verdicts per flow (stateful: every packet of an allowed connection, replies included, is allowed).
+    a._flow_verdict = _flow_verdicts(a, c, pk, init_pk, n_fl)
+    verdict_names = np.array([v[0] for v in a._flow_verdict] + [None], dtype=object)
+
+    # 7. Per-row columns.
+    names = np.array([p.name for p in points] + [None], dtype=object)
+    roles = np.array([p.role for p in points] + [None], dtype=object)
+    row_node_names = np.array([p.node for p in points] + [None], dtype=object)[row_point] if n else \
+        np.empty(0, dtype=object)
+    if n_pk:
+        # A point without a node takes the node of the hop it was placed on (a table per route and hop).
+        width = int(route_len.max()) if len(route_len) else 1
+        hop_node = np.full((len(routes) or 1, max(width, 1)), -1, dtype=np.int64)
+        for ri, (_, hops) in enumerate(routes):
+            hop_node[ri, :len(hops)] = [topo.code(h.node) for h in hops]
+        node_table = np.array(topo.nodes + [None], dtype=object)
+        anon = (row_node < 0) & (hop_index >= 0)
+        placed = hop_node[route[packet_id[anon]], hop_index[anon]]
+        row_node_names = row_node_names.copy()
+        row_node_names[np.flatnonzero(anon)] = node_table[placed]
+    pods = np.array(list(topo.addr_pod) + [None], dtype=object)
+    src_pod = np.full(n, None, dtype=object)
+    dst_pod = np.full(n, None, dtype=object)
+    service = np.full(n, None, dtype=object)
+    last_seen = np.full(n, None, dtype=object)
+    verdict = np.full(n, None, dtype=object)
+    if n_pk:
+        p_of = packet_id[ok_rows]
+        src_pod[ok_rows] = pods[pk["src_pos"][p_of]]
+        dst_pod[ok_rows] = pods[pk["dst_pos"][p_of]]
+        svc_names_arr = np.array(service_names + [None], dtype=object)
+        service[ok_rows] = svc_names_arr[pk["service"][p_of]]
+        last_seen[ok_rows] = names[last_pt[p_of]]
+        if facts.present:
+            verdict[ok_rows] = verdict_names[flow[p_of]]
+    a.points = points
+    a._row_point = row_point
+    a.columns = {
+        "packet_id": packet_id, "hop_index": np.where(hop_index >= 0, hop_index + 1, -1), "hop_count": hop_count,
+        "flow_id": row_flow, "role": roles[row_point] if n else np.empty(0, dtype=object),
+        "node": row_node_names, "point": names[row_point] if n else np.empty(0, dtype=object),
+        "src_pod": src_pod, "dst_pod": dst_pod, "service": service, "verdict": verdict, "last_seen": last_seen,
+        "dropped": np.isin(packet_id, np.flatnonzero(dropped)) if n_pk else np.zeros(n, dtype=bool),
+    }
+    return a
+
+
+def _flow_verdicts(a: HopAnalysis, c: dict[str, np.ndarray], pk: dict[str, np.ndarray], init_pk: np.ndarray,
+                   n_fl: int) -> list[tuple[str | None, str, Any]]:
+    """(verdict, explanation, Verdict object) per flow, evaluated once per distinct (src, dst, port, proto)."""
+    if not a.facts.present or a.facts.engine is None:
+        return [(None, "", None)] * n_fl
+    engine = a.facts.engine
+    cache: dict[tuple, tuple[str | None, str, Any]] = {}
+    out = []
+    topo = a.topology
+    for f in range(n_fl):
+        p = int(init_pk[f])
+        rep = int(pk["rep"][p])
+        fwd = bool(pk["forward"][p])
+        ver = int(c["i_ver"][rep])
+        s = (c["i_src"] if fwd else c["i_dst"])[rep]
+        d = (c["i_dst"] if fwd else c["i_src"])[rep]
+        dport = int((c["i_dport"] if fwd else c["i_sport"])[rep])
+        proto = PROTO_NAMES.get(int(c["i_proto"][rep]), str(int(c["i_proto"][rep])))
+        key = (ver, int(s), int(d), dport, proto)
+        if key not in cache:
+            src_ip, dst_ip = a._addr(ver, int(s)), a._addr(ver, int(d))
+            port = dport if proto in ("TCP", "UDP", "SCTP") else None
+            targets = [dst_ip]
+            svc = a.facts.service_ips.get(dst_ip)
+            if svc and a.facts.services[svc].backends:
+                targets = sorted(a.facts.services[svc].backends)   # only the Service address was seen
+            try:
+                results = [engine.check(src_ip, t, port, protocol=proto if proto != "ICMPv6" else "ICMP")
+                           for t in targets]
+            except Exception as exc:  # noqa: BLE001 - an endpoint the engine cannot judge: say so, do not crash
+                cache[key] = ("unknown", f"cannot evaluate policy: {exc}", None)
+            else:
+                verdicts = {r.verdict for r in results}
+                if len(verdicts) == 1:
+                    cache[key] = (results[0].verdict, results[0].explanation, results[0])
+                else:
+                    cache[key] = ("unknown", "backends of the Service disagree: "
+                                  + "; ".join(r.explanation for r in results), results[0])
+        out.append(cache[key])
+    del topo
+    return out
