@@ -105,9 +105,78 @@ def decode_frames(
     ``linktypes[k]`` is the frame's LINKTYPE_ value; IPv6 addresses are interned into ``addr6``. Never raises
     on packet bytes: anything undecodable is left 0 (``vni`` -1) and cut headers set ``TRUNC``.
     """
-    return _Decoder(buf, vxlan_ports, addr6).run(
-        np.asarray(offsets, np.int64), np.asarray(caplens, np.int64), np.asarray(linktypes)
-    )
+    data = _Bytes(buf)
+    ports = _port_set(vxlan_ports)
+    offsets = np.asarray(offsets, np.int64)
+    caplens = np.asarray(caplens, np.int64)
+    linktypes = np.asarray(linktypes)
+    n = len(offsets)
+    if n <= CHUNK:
+        return _decode_chunk(data, offsets, caplens, linktypes, ports, addr6)
+    out = empty_columns(n)
+    for at in range(0, n, CHUNK):
+        part = _decode_chunk(data, offsets[at:at + CHUNK], caplens[at:at + CHUNK], linktypes[at:at + CHUNK],
+                             ports, addr6)
+        for name, col in out.items():
+            col[at:at + CHUNK] = part[name]
+    return out
+
+
+#: Rows decoded at once. Every temporary array of a chunk stays below glibc's mmap threshold and in cache:
+#: with 64k rows each int64 temporary is a fresh 512 KiB mmap whose pages fault in on every use (measured:
+#: 80k page faults and 1.7x the CPU time per million packets).
+CHUNK = 16384
+
+
+def _decode_chunk(data: "_Bytes", offsets: np.ndarray, caplens: np.ndarray, linktypes: np.ndarray,
+                  ports: tuple[int, ...], addr6: Addr6Table) -> dict[str, np.ndarray]:
+    n = len(offsets)
+    if n == 0:
+        return empty_columns(0)
+    # Pass 1 over a compact copy of every frame's first HEAD bytes: the batch's frames are scattered over a
+    # large mmapped file, and each header gather straight from it costs a cache (and TLB) miss per packet;
+    # one gather of the heads, then all header reads run over sequential memory.
+    heads, head_len = _heads(data, offsets, caplens)
+    first = _Decoder(_Bytes(heads.reshape(-1)), ports, addr6)
+    out = first.run(np.arange(n, dtype=np.int64) * HEAD, head_len, linktypes)
+    # Pass 2, from the file itself, for the few frames whose headers run past HEAD bytes or whose IP length
+    # comes from the capture length (BIG TCP): their head copy is not the whole story.
+    redo = np.flatnonzero(first.redo & (caplens > head_len))
+    if redo.size:
+        again = _Decoder(data, ports, addr6).run(offsets[redo], caplens[redo], linktypes[redo])
+        for name, col in out.items():
+            col[redo] = again[name]
+    return out
+
+
+#: Bytes of each frame copied for the vectorised pass; covers Ethernet + VLAN + IPv4/IPv6 + UDP + VXLAN +
+#: Ethernet + IPv4/IPv6 + TCP with options room. Frames needing more are decoded again from the file.
+HEAD = 128
+
+
+def _heads(data: "_Bytes", offsets: np.ndarray, caplens: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """An (n, HEAD) uint8 copy of each frame's first HEAD bytes (zero padded) and how many are real."""
+    n = len(offsets)
+    start = np.clip(offsets, 0, data.size)
+    head_len = np.clip(np.minimum(caplens, data.size - start), 0, HEAD)
+    whole = start + HEAD <= data.size
+    heads = data.take(np.dtype(f"V{HEAD}"), start, whole).view(np.uint8).reshape(n, HEAD)
+    for k in np.flatnonzero(~whole):  # the last frames of the buffer: at most HEAD of them
+        m = int(head_len[k])
+        heads[k, :m] = data.buf[start[k]:start[k] + m]
+    return heads, head_len
+
+
+def _port_set(ports: Iterable[int]) -> tuple[int, ...]:
+    return tuple(sorted({int(p) for p in ports if 0 <= int(p) <= 0xFFFF}))
+
+
+def _isin(a: np.ndarray, values: Iterable[int]) -> np.ndarray:
+    """``np.isin`` for a handful of constants (a chain of compares is several times faster)."""
+    hit = np.zeros(a.shape, bool)
+    for v in values:
+        hit |= a == v
+    return hit
 
 
 def empty_columns(n: int) -> dict[str, np.ndarray]:
@@ -165,14 +234,16 @@ class _Bytes:
         if view is None:
             if self.size < dt.itemsize:
                 return np.zeros(len(pos), dt)
-            view = self._views[dt] = np.ndarray(
-                (self.size - dt.itemsize + 1,), dt, buffer=self.buf, strides=(1,)
-            )
-        if ok.all():
-            return view[pos]
-        rec = view[np.where(ok, pos, 0)]
-        rec[~ok] = np.zeros((), dt)
-        return rec
+            # Structured records are gathered as opaque bytes and reinterpreted: numpy's fancy indexing of a
+            # structured dtype copies field by field (about 10x slower than a plain void copy).
+            raw = np.dtype(f"V{dt.itemsize}") if dt.names else dt
+            view = self._views[dt] = np.ndarray((self.size - dt.itemsize + 1,), raw, buffer=self.buf,
+                                                strides=(1,))
+        every = ok.all()
+        rec = view[pos if every else np.where(ok, pos, 0)]
+        if not every:
+            rec.view(np.uint8).reshape(len(rec), dt.itemsize)[~ok] = 0
+        return rec.view(dt) if dt.names else rec
 
 
 class _Level:
@@ -195,6 +266,7 @@ class _Level:
         self.nonfirst = z(m, bool)
         self.isfrag = z(m, bool)
         self.trunc = z(m, bool)
+        self.by_end = z(m, bool)  # the IP length came from the end of the captured bytes
         self.sport = z(m, np.uint16)
         self.dport = z(m, np.uint16)
         self.tcp_flags = z(m, np.uint8)
@@ -233,15 +305,19 @@ class _Tunnels:
 
 
 class _Decoder:
-    def __init__(self, buf: np.ndarray, vxlan_ports: Iterable[int], addr6: Addr6Table) -> None:
-        self.b = _Bytes(buf)
-        self.vxlan_ports = np.array(sorted({int(p) for p in vxlan_ports if 0 <= int(p) <= 0xFFFF}), np.uint16)
+    """One decode pass over rows whose bytes live in ``data``; ``redo`` marks rows whose decode depended on
+    where the bytes ended (truncated headers, lengths taken from the capture length)."""
+
+    def __init__(self, data: _Bytes, vxlan_ports: tuple[int, ...], addr6: Addr6Table) -> None:
+        self.b = data
+        self.vxlan_ports = vxlan_ports
         self.addr6 = addr6
 
     # ------------------------------------------------------------ driver
     def run(self, offsets: np.ndarray, caplens: np.ndarray, linktypes: np.ndarray) -> dict[str, np.ndarray]:
         n = len(offsets)
         out = self.out = empty_columns(n)
+        self.redo = np.zeros(n, bool)
         if n == 0:
             return out
         start = np.maximum(offsets, 0)
@@ -268,8 +344,6 @@ class _Decoder:
                 out["encap"][rows] = tun.kind[ex]
                 out["vni"][rows] = tun.vni[ex]
             out["depth"][rows] = level + 1
-            for name in _INNER_COLUMNS:  # the tunnel's payload replaces the innermost packet
-                out[name][rows] = 0
             nxt, npos, nend = tun.next[ex], tun.pos[ex], tun.end[ex]
             eth = _where(nxt == _NEXT_ETHER)
             if eth is not None:
@@ -277,6 +351,10 @@ class _Decoder:
                 nxt[eth] = v
                 npos[eth] = p
                 self._flag(_compose(rows, eth), t, TRUNC)
+            gone = _where(nxt == 0)
+            if gone is not None:  # a tunnel without an inner IP packet (ARP, …): no innermost fields
+                for name in _INNER_COLUMNS:
+                    out[name][_compose(rows, gone)] = 0
             keep = _where(nxt != 0)
             if keep is None:
                 break
@@ -287,16 +365,23 @@ class _Decoder:
     def _flag(self, sel: Sel, mask: np.ndarray, bit: int) -> None:
         hit = _where(mask)
         if hit is not None:
-            self.out["flags"][_compose(sel, hit)] |= bit
+            rows = _compose(sel, hit)
+            self.out["flags"][rows] |= bit
+            if bit == TRUNC:
+                self.redo[rows] = True
 
     def _write(self, sel: Sel, lv: _Level, level: int) -> None:
         out = self.out
         for name in _IP_COLUMNS:
-            col = getattr(lv, name)
-            out[f"i_{name}"][sel] = col
             if level == 0:
-                out[f"o_{name}"][sel] = col
+                out[f"o_{name}"][sel] = getattr(lv, name)
+                out[f"i_{name}"][:] = out[f"o_{name}"]
+            else:
+                out[f"i_{name}"][sel] = getattr(lv, name)
         out["i_len"][sel] = lv.ilen
+        hit = _where(lv.by_end)
+        if hit is not None:
+            self.redo[_compose(sel, hit)] = True
         for name in _INNER_ONLY:
             out[name][sel] = getattr(lv, name)
         self._flag(sel, lv.trunc, TRUNC)
@@ -325,7 +410,7 @@ class _Decoder:
                 s, e = start[ix], end[ix]
                 ok = s + hlen <= e
                 put(ix, *self._ethertype(take(_BE16, s + type_at, ok), s + hlen, e, ok))
-        ix = _where(np.isin(lt, (101, 12, 14, 228, 229)))
+        ix = _where(_isin(lt, (101, 12, 14, 228, 229)))
         if ix is not None:
             s, e, t = start[ix], end[ix], lt[ix]
             ok = s + 1 <= e
@@ -340,7 +425,7 @@ class _Decoder:
             le = take(_LE32, s, ok)
             # NULL (0) is in the capturing host's byte order: the small value is the right one.
             fam = np.where((lt[ix] == 108) | (be < 256), be, le)
-            v = np.where(fam == 2, 4, np.where(np.isin(fam, NULL_AF_INET6), 6, 0))
+            v = np.where(fam == 2, 4, np.where(_isin(fam, NULL_AF_INET6), 6, 0))
             put(ix, v, s + 4, ~ok)
         return ver, pos, trunc
 
@@ -381,6 +466,33 @@ class _Decoder:
     def _ip4(self, lv: _Level, ix: Sel, p: np.ndarray, e: np.ndarray) -> None:
         have = p + 20 <= e
         h = self.b.take(_IP4, p, have)
+        tot = h["tot"].astype(np.int64)
+        ip_end = p + tot
+        # The common case in bulk: a 20-byte header, a plausible length, not a fragment.
+        clean = have & (h["vihl"] == 0x45) & ((h["frag"] & 0x3FFF) == 0) & (tot >= 20)
+        every = clean.all()
+        fast = ix if every else _compose(ix, np.flatnonzero(clean))
+        c = slice(None) if every else clean
+        lv.ok[fast] = True
+        lv.ver[fast] = 4
+        lv.src[fast] = h["src"][c]
+        lv.dst[fast] = h["dst"][c]
+        lv.proto[fast] = h["proto"][c]
+        lv.ttl[fast] = h["ttl"][c]
+        lv.ipid[fast] = h["id"][c]
+        lv.ilen[fast] = tot[c]
+        lv.l4pos[fast] = p[c] + 20
+        lv.l4end[fast] = np.minimum(ip_end[c], e[c])
+        lv.cut[fast] = ip_end[c] > e[c]
+        lv.l4ok[fast] = True
+        if not every:
+            rest = np.flatnonzero(~clean)
+            raw = h.view(f"V{_IP4.itemsize}")[rest].view(_IP4)
+            self._ip4_rare(lv, _compose(ix, rest), p[rest], e[rest], raw, have[rest])
+
+    def _ip4_rare(self, lv: _Level, ix: Sel, p: np.ndarray, e: np.ndarray, h: np.ndarray,
+                  have: np.ndarray) -> None:
+        """IPv4 headers with options, fragments, bogus lengths or cut short."""
         vihl = h["vihl"]
         ok = have & ((vihl >> 4) == 4)
         if not ok.all():
@@ -388,7 +500,8 @@ class _Decoder:
         hl = (vihl & 15).astype(np.int64) * 4
         tot = h["tot"].astype(np.int64)
         # Total length 0: Linux BIG TCP / GSO super-frame; the packet is what was captured.
-        ip_end = np.where((tot >= hl) & (tot > 0), p + tot, e)
+        sized = (tot >= hl) & (tot > 0)
+        ip_end = np.where(sized, p + tot, e)
         l4end = np.minimum(ip_end, e)
         off = h["frag"] & 0x1FFF
         header_in = p + hl <= e
@@ -403,6 +516,7 @@ class _Decoder:
         lv.l4pos[ix] = p + hl
         lv.l4end[ix] = l4end
         lv.cut[ix] = ok & (ip_end > e)
+        lv.by_end[ix] = ok & ~sized
         lv.nonfirst[ix] = ok & (off != 0)
         lv.isfrag[ix] = ok & ((off != 0) | ((h["frag"] & 0x2000) != 0))
         lv.l4ok[ix] = ok & (hl >= 20) & header_in & (off == 0)
@@ -430,7 +544,7 @@ class _Decoder:
         isfrag = np.zeros(m, bool)
         trunc = ~have
         for _ in range(MAX_EXT_HEADERS):
-            x = np.flatnonzero(alive & np.isin(nh, IPV6_EXT))
+            x = np.flatnonzero(alive & _isin(nh, IPV6_EXT))
             if not x.size:
                 break
             qx, t = q[x], nh[x]
@@ -445,7 +559,7 @@ class _Decoder:
             nh[x] = np.where(fits, r["nh"], t)
             q[x] = qx + np.where(fits, size, 0)
             alive[x] = fits
-        still_ext = np.isin(nh, IPV6_EXT)
+        still_ext = _isin(nh, IPV6_EXT)
         lv.ok[ix] = ok
         lv.ver[ix] = np.where(ok, 6, 0)
         lv.src[ix] = src
@@ -456,6 +570,7 @@ class _Decoder:
         lv.l4pos[ix] = q
         lv.l4end[ix] = l4end
         lv.cut[ix] = cut
+        lv.by_end[ix] = ok & (plen == 0)
         lv.nonfirst[ix] = nonfirst
         lv.isfrag[ix] = isfrag
         lv.l4ok[ix] = alive & ~still_ext & ~nonfirst & (q <= l4end)
@@ -479,7 +594,7 @@ class _Decoder:
                 lv.trunc[tcp] |= part & lv.cut[tcp]
             lv.sport[tcp], lv.dport[tcp] = sport, dport
             lv.tcp_seq[tcp], lv.tcp_ack[tcp], lv.tcp_flags[tcp] = seq, ack, fl
-        other = _where(lv.l4ok & np.isin(lv.proto, PORTED[1:]))
+        other = _where(lv.l4ok & _isin(lv.proto, PORTED[1:]))
         if other is not None:
             p, e = lv.l4pos[other], lv.l4end[other]
             r = take(_PORTS, p, p + 4 <= e)
@@ -506,14 +621,14 @@ class _Decoder:
         tun = _Tunnels(len(lv.ok), lv.l4end)
         take = self.b.take
         udp = lv.l4ok & (lv.proto == 17)
-        ix = _where(udp & np.isin(lv.dport, self.vxlan_ports))
+        ix = _where(udp & _isin(lv.dport, self.vxlan_ports))
         if ix is not None:
             p, e = lv.l4pos[ix], lv.l4end[ix]
             fits = p + 8 + 22 <= e  # UDP, VXLAN, inner Ethernet up to its EtherType
             tun.trunc[ix] |= ~fits & lv.cut[ix]
             r = take(_VXLAN_ETH, p + 8, fits)
             # The I flag says the VNI is valid; reserved bits are ignored (VXLAN-GBP and OpenStack set them).
-            hit = fits & ((r["flags"] & 0x08) != 0) & np.isin(r["type"], VXLAN_INNER_ETHERTYPES)
+            hit = fits & ((r["flags"] & 0x08) != 0) & _isin(r["type"], VXLAN_INNER_ETHERTYPES)
             tun.found(ix, hit, ENCAP_VXLAN, _NEXT_ETHER, p + 16, (r["vni"] >> 8).astype(np.int32))
         ix = _where(udp & (lv.dport == GENEVE_PORT) & (tun.kind == 0))
         if ix is not None:
