@@ -250,6 +250,9 @@ class TracerApp(App):
     def on_tracer_app_index_complete(self, message: IndexComplete) -> None:
         self.session.loading = False
         self.session.cancelled = message.cancelled
+        # Merging several files may reorder rows once at the end: nothing cached by row survives that.
+        self.session.invalidate()
+        self._dissections.clear()
         self._set_index(message.index, message.count)
         self._progress = ""
         self.query_one("#progress").display = False
@@ -501,8 +504,7 @@ class TracerApp(App):
         if message.mode == "filter":
             if not value:
                 self._before_follow = None
-                self._set_view(None, "")
-                self._matches = None
+                self._set_view(None, "")  # the last filter's matches stay for n/N
                 prompt.close()
                 self.query_one(PacketList).focus()
             else:
