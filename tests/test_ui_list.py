@@ -154,3 +154,29 @@ async def test_escape_stops_a_load_and_keeps_the_packets(scenario) -> None:
         assert not app.session.loading and app.session.cancelled
         assert app.session.total == len(scenario_packets())
         assert "load cancelled" in status(app)
+
+
+@run_async
+async def test_unreadable_capture_exits_with_the_error(tmp_path) -> None:
+    """A file with no readable packet ends the app with exit status 2 and the capture core's message."""
+    bad = tmp_path / "garbage.pcap"
+    bad.write_bytes(b"this is not a capture file at all" * 10)
+    app = create_app([str(bad)])
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(app, pilot)
+    assert app.return_code == 2 and app.fatal_error and "garbage.pcap" in app.fatal_error
+
+
+@run_async
+async def test_truncated_capture_keeps_the_packets_before_the_cut(scenario) -> None:
+    """A capture cut mid-record shows every complete packet before the cut and warns once."""
+    capture, _ = scenario
+    data = capture.read_bytes()
+    cut = capture.with_name("cut.pcapng")
+    cut.write_bytes(data[: len(data) - 30])
+    app = create_app([str(cut)])
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(app, pilot)
+        assert app.session.total == len(scenario_packets()) - 1
+        assert app.session.index.warnings
+        assert app.return_code is None

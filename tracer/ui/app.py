@@ -144,6 +144,7 @@ class TracerApp(App):
         self._started = time.monotonic()
         self.first_paint_s: float | None = None
         self.load_log: list[tuple[float, int, int]] = []  # (seconds since start, rows indexed, rows shown)
+        self.fatal_error: str | None = None  # set when no packet at all could be read; the app exits
         self._detail_row: int | None = None
         self._dissections: OrderedDict[int, tuple[bytes | None, Any, str | None]] = OrderedDict()
         self._matches: np.ndarray | None = None
@@ -269,6 +270,11 @@ class TracerApp(App):
         self._progress = ""
         self.query_one("#progress").display = False
         self.notify(clean(message.error), severity="error", timeout=10)
+        if message.part == "index" and (self.session.index is None or self.session.total == 0):
+            # Nothing readable at all: leave with the error (the CLI prints it as one line, exit 2).
+            self.fatal_error = message.error
+            self.exit(return_code=2)
+            return
         if message.part == "index" and self.session.index is None:
             self.query_one(LayerTree).show_message(message.error)
             self.query_one(HopLadder).show_message("No packets: " + message.error)
@@ -855,4 +861,11 @@ def run_app(paths: Sequence[str], **kwargs: Any) -> int:
     keymap, problem = load_keymap()
     app = create_app(paths, keymap=keymap, keymap_problem=problem, **kwargs)
     app.run()
+    if app.fatal_error:
+        raise TracerError(app.fatal_error)
+    import sys
+
+    for warning in getattr(app.session.index, "warnings", None) or []:
+        # The contract's form: once per damaged file, after the screen is restored.
+        print(f"tracer: warning: {clean(warning)}", file=sys.stderr)
     return int(app.return_code or 0)
