@@ -126,3 +126,21 @@ async def test_follow_flow(scenario) -> None:
         assert list(app.session.view) == want
         await pilot.press("f")
         assert app.session.view is None
+
+
+@run_async
+async def test_hop_role_filter(scenario) -> None:
+    """``hop.role == "vxlan-device"`` keeps the packets captured on flannel.1 (the hop analysis's roles)."""
+    from tracer.ui.session import core_function
+
+    if core_function("tracer.hops:analyze", "tracer.hops.analysis:analyze")[0] is None:
+        pytest.skip("the hop analysis is not written yet")
+    capture, _ = scenario
+    app = create_app([str(capture)])
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(app, pilot)
+        await type_filter(pilot, 'hop.role == "vxlan-device"')
+        assert list(app.session.view) == expected_rows(lambda point, frame: point.endswith("/flannel.1"))
+        await type_filter(pilot, 'hop.role == "vxlan-device" && tcp.flags.syn == 1 && tcp.flags.ack == 0')
+        syns = expected_rows(lambda point, frame: point.endswith("/flannel.1") and str(frame["TCP"].flags) == "S")
+        assert len(syns) == 6 and list(app.session.view) == syns
