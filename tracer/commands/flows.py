@@ -19,13 +19,14 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from tracer.hops.load import analyze_files  # noqa: PLC0415
+    from tracer.hops.load import analyze_files, print_warnings  # noqa: PLC0415
     from tracer.hops.report import format_flows  # noqa: PLC0415
 
-    _, analysis = analyze_files(args.files, args.cluster, args.cni)
+    index, analysis = analyze_files(args.files, args.cluster, args.cni)
     flows = analysis.flows()
     if args.json:
         print(json.dumps([f.to_json() for f in flows], indent=2))
     else:
         print(format_flows(flows))
+    print_warnings(index)
     return 0

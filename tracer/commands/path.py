@@ -22,17 +22,19 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from tracer.errors import TracerError  # noqa: PLC0415
-    from tracer.hops.load import analyze_files  # noqa: PLC0415
+    from tracer.hops.analysis import analyze  # noqa: PLC0415
+    from tracer.hops.load import load_files, print_warnings  # noqa: PLC0415
     from tracer.hops.report import format_path  # noqa: PLC0415
 
-    index, analysis = analyze_files(args.files, args.cluster, args.cni)
+    index, cluster, mode = load_files(args.files, args.cluster, args.cni)
     if len(index) == 0:
         raise TracerError("no packets in the capture")
     if not 1 <= args.packet <= len(index):
         raise TracerError(f"no packet {args.packet}: the capture has packets 1 to {len(index)}")
-    path = analysis.path(args.packet - 1)
+    path = analyze(index, cluster=cluster, cni=mode).path(args.packet - 1)
     if args.json:
         print(json.dumps(path.to_json(), indent=2))
     else:
         print(format_path(path))
+    print_warnings(index)
     return 0

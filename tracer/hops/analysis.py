@@ -23,6 +23,7 @@ from typing import Any
 
 import numpy as np
 
+from tracer.errors import TracerError
 from tracer.hops import detect as D
 from tracer.hops import explain as X
 from tracer.hops import models as M
@@ -186,6 +187,9 @@ class HopAnalysis:
         self._routes: list[tuple[str, list[M.Hop]]] = []
         self._combo_align: list[Alignment] = []
         self._flow_verdict: list[tuple[str | None, str, Any]] = []
+        self._service_names: list[str] = []
+        self._wire = np.empty(0, dtype=np.uint8)
+        self._c: dict[str, np.ndarray] = {}
 
     def __len__(self) -> int:
         return len(self._row_point)
@@ -395,6 +399,10 @@ def analyze(index: Any, cluster: Any = None, cni: str | None = None, *, window_n
     n = len(index)
     c = {name: np.asarray(index[name])[:n] for name in COLUMNS}
     a._c = c
+    try:
+        cni = M.normalise_mode(cni)
+    except ValueError as exc:
+        raise TracerError(str(exc)) from None
     a.facts = facts = load_facts(cluster)
     a.forced = cni is not None
 
@@ -454,6 +462,10 @@ def analyze(index: Any, cluster: Any = None, cni: str | None = None, *, window_n
     packet_id = assign_packet_ids(c, ts, window_ns=window_ns) if n else np.empty(0, dtype=np.int64)
     n_pk = int(packet_id.max()) + 1 if n and (packet_id >= 0).any() else 0
     ok_rows = np.flatnonzero(packet_id >= 0)
+    a.points = points
+    a._row_point = row_point
+    if n_pk == 0:
+        return _without_packets(a, n, packet_id)
 
     # Rows of each packet in corrected time order (CSR layout).
     order = ok_rows[np.lexsort((ts[ok_rows], packet_id[ok_rows]))]
@@ -683,6 +695,23 @@ def analyze(index: Any, cluster: Any = None, cni: str | None = None, *, window_n
         "src_pod": src_pod, "dst_pod": dst_pod, "service": service, "verdict": verdict, "last_seen": last_seen,
         "dropped": np.isin(packet_id, np.flatnonzero(dropped)) if n_pk else np.zeros(n, dtype=bool),
     }
+    return a
+
+
+def _without_packets(a: HopAnalysis, n: int, packet_id: np.ndarray) -> HopAnalysis:
+    """No IP packet at all (ARP only, a damaged file): every hop column is null, there are no flows."""
+    names = np.array([p.name for p in a.points] + [None], dtype=object)
+    roles = np.array([p.role for p in a.points] + [None], dtype=object)
+    nodes = np.array([p.node for p in a.points] + [None], dtype=object)
+    none = np.full(n, None, dtype=object)
+    minus = np.full(n, -1, dtype=np.int64)
+    a._rows_of_packet = (np.empty(0, np.int64), np.zeros(1, np.int64))
+    a._wire = np.zeros(n, dtype=np.uint8)
+    a.columns = {"packet_id": packet_id, "hop_index": minus, "hop_count": minus.copy(), "flow_id": minus.copy(),
+                 "role": roles[a._row_point] if n else none, "node": nodes[a._row_point] if n else none,
+                 "point": names[a._row_point] if n else none, "src_pod": none, "dst_pod": none.copy(),
+                 "service": none.copy(), "verdict": none.copy(), "last_seen": none.copy(),
+                 "dropped": np.zeros(n, dtype=bool)}
     return a
 
 

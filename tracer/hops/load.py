@@ -40,14 +40,25 @@ def load_cluster_paths(paths: list[str]) -> Any:
     return load_cluster(list(paths))
 
 
-def analyze_files(files: list[str], clusters: list[str], cni: str | None) -> tuple[Any, Any]:
-    """(index, analysis) for the command line's files, cluster dumps and ``--cni``."""
+def load_files(files: list[str], clusters: list[str], cni: str | None) -> tuple[Any, Any, str | None]:
+    """(index, cluster, mode) for the command line; errors in the cluster or ``--cni`` come before any file read."""
     mode = check_cni(cni)
     cluster = load_cluster_paths(clusters)
     from tracer.capture.index import load_index  # noqa: PLC0415 - heavy imports stay out of registration
+
+    return load_index(list(files)), cluster, mode
+
+
+def analyze_files(files: list[str], clusters: list[str], cni: str | None) -> tuple[Any, Any]:
+    """(index, analysis) for the command line's files, cluster dumps and ``--cni``."""
     from tracer.hops.analysis import analyze  # noqa: PLC0415
 
-    index = load_index(list(files))
+    index, cluster, mode = load_files(files, clusters, cni)
+    return index, analyze(index, cluster=cluster, cni=mode)
+
+
+def print_warnings(index: Any) -> None:
+    """The capture core's warnings about partly readable files, once each; only after a successful run (an
+    error is one line and nothing else)."""
     for warning in getattr(index, "warnings", ()):
         print(f"tracer: warning: {warning}", file=sys.stderr)
-    return index, analyze(index, cluster=cluster, cni=mode)
