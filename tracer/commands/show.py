@@ -46,6 +46,10 @@ def register(subparsers) -> None:
     parser.add_argument("--format", choices=("table", "jsonl", "csv"), default="table",
                         help="table (default, for people), jsonl (stable, for scripts) or csv")
     parser.add_argument("--filter", metavar="EXPR", help="display filter, e.g. 'vxlan and tcp.port == 80'")
+    # Hop keys (issue 4): node role packet_id hop_index hop_count src_pod dst_pod flow_id service verdict last_seen.
+    parser.add_argument("--cluster", action="append", default=[], metavar="PATH",
+                        help="cluster state (kubectl … -o yaml dumps) for pods, Services and verdicts; repeatable")
+    parser.add_argument("--cni", metavar="MODE", default=None, help="CNI mode instead of detecting it")
     parser.set_defaults(func=run)
 
 
@@ -63,10 +67,16 @@ def run(args: argparse.Namespace) -> int:
     from tracer.capture.index import IndexBuilder
     from tracer.capture.rows import RowWriter
 
+    from tracer.hops.load import check_cni, load_cluster_paths
+    from tracer.hops.rows import LazyAnalysis, hop_columns
+
     flt = _compile(args.filter)       # a bad filter fails before any file is read
+    # Hop keys need the whole capture: stdin alone still streams (hop keys null) unless --cluster/--cni ask for them.
+    hops = args.files != ["-"] or bool(args.cluster) or args.cni is not None
+    lazy = LazyAnalysis(load_cluster_paths(args.cluster), check_cni(args.cni), enabled=hops)
     builder = IndexBuilder(args.files, vxlan_ports=vxlan_ports(args.vxlan_ports))
-    writer = RowWriter(sys.stdout, args.format)
-    stream = len(args.files) == 1     # one file keeps file order, so rows can go out as they are indexed
+    writer = RowWriter(sys.stdout, args.format, hop_columns(lazy, args.format))
+    stream = len(args.files) == 1 and not hops   # one file keeps file order: rows go out as they are indexed
     printed = 0
     for _ in builder.run():
         index = builder.index
