@@ -93,7 +93,7 @@ def tcp_flags_label(flags: int) -> str:
 
 def endpoint(addr: str | None, port: int, proto: int, name: str | None) -> str:
     """``python/tomcat:8080`` when the pod is known, else ``10.244.1.3:8080``; no port for portless protocols."""
-    host = name or addr or "?"
+    host = name or addr or "–"
     if addr and ":" in addr and not name:
         host = f"[{addr}]"
     if proto in (6, 17, 132) and port:
@@ -105,7 +105,7 @@ def info_text(row: dict[str, int]) -> str:
     """A short, wireshark-like summary of the innermost packet from the index columns alone."""
     proto = row["i_proto"]
     if row["i_ver"] == 0:
-        return f"{row['caplen']} bytes"
+        return f"non-IP frame, {row['caplen']} bytes"
     if row["flags"] & 0x02:
         return "IP fragment"
     if proto == 6:
