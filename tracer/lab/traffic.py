@@ -41,9 +41,9 @@ def flows(plan: LabPlan) -> list[tuple[Flow, str, list[str]]]:
     np_node_p = next(n for n in plan.nodes if n.name != plan.pod("python/nginx").node)
     out = [
         (Flow("icmp nginx->tomcat", nginx.key, tomcat.ip, "ICMP", "pod", where(nginx, tomcat), True),
-         nginx.netns, ["ping", tomcat.ip, "3"]),
+         nginx.netns, ["ping", tomcat.ip, "2"]),
         (Flow("icmp test->nginx", test.key, nginx.ip, "ICMP", "pod", where(test, nginx), True),
-         test.netns, ["ping", nginx.ip, "2"]),
+         test.netns, ["ping", nginx.ip, "1"]),
         (Flow("http nginx->tomcat", nginx.key, f"{tomcat.ip}:8080", "TCP", "pod", where(nginx, tomcat), True),
          nginx.netns, ["get", f"http://{tomcat.ip}:8080/"]),
         (Flow("http nginx->svc/tomcat", nginx.key, f"{svc_tomcat.cluster_ip}:{svc_tomcat.port}", "TCP",

@@ -1,0 +1,235 @@
+"""``tracer live [--iface IFACE]... [--filter BPF] [--write FILE.pcapng] [--ring-mb N] [--cluster PATH] [--no-ui]``.
+
+Captures on the node's interfaces into a pcapng spool (``tracer.capture.live``) and shows the packets through the
+same index and row formatting as ``tracer open`` / ``tracer show``. Ctrl-C or SIGTERM stops cleanly: the spool (or
+``--write`` file) is a complete pcapng with the kernel's drop counters in it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    p = subparsers.add_parser("live", help="capture live on the node's CNI interfaces (root / CAP_NET_RAW)",
+                              description="Capture on one or several interfaces at once (each a capture point "
+                              "NODE/IFACE) into a pcapng spool and show the packets as they arrive. Without --iface, "
+                              "the CNI interfaces found on the node are used.")
+    p.add_argument("--iface", "-i", action="append", metavar="IFACE", help="interface to capture on; repeatable")
+    p.add_argument("--filter", "-f", metavar="BPF", help="kernel capture filter, tcpdump syntax (e.g. 'udp port 8472')")
+    p.add_argument("--write", "-w", metavar="FILE.pcapng", help="keep the capture in FILE (written to FILE.part, "
+                   "renamed when the capture ends)")
+    p.add_argument("--ring-mb", type=_positive, metavar="N", help="bound the spool to about N MB by rotating "
+                   f"through {4} files, dropping the oldest")
+    p.add_argument("--cluster", action="append", metavar="PATH", help="cluster state (kubectl get -o yaml dumps)")
+    p.add_argument("--no-ui", action="store_true", help="print rows like `tracer show` instead of the TUI")
+    p.add_argument("--format", choices=("table", "jsonl", "csv"), default="table", help="row format with --no-ui")
+    p.add_argument("--node", metavar="NAME", help="node name for capture points NODE/IFACE (default: host name)")
+    p.add_argument("--netns", metavar="NAME", help="capture inside this named network namespace (e.g. a lab node)")
+    p.add_argument("--duration", type=float, metavar="SECONDS", help="stop after this many seconds")
+    p.add_argument("--count", "-c", type=_positive, metavar="N", help="stop after about N packets")
+    p.add_argument("--buffer-mb", type=_positive, default=8, metavar="N",
+                   help="kernel ring per interface in MB (default 8); bigger absorbs longer bursts")
+    p.add_argument("--user", metavar="NAME", help="drop root privileges to this user once the capture is open")
+    p.set_defaults(func=run)
+
+
+def _positive(text: str) -> int:
+    try:
+        v = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+    if v <= 0:
+        raise argparse.ArgumentTypeError(f"must be positive: {v}")
+    return v
+
+
+def node_name(args: argparse.Namespace) -> str:
+    if args.node:
+        return args.node
+    if args.netns:
+        # A lab node's namespace is trl-<node>; anything else keeps its namespace name.
+        return args.netns[4:] if args.netns.startswith("trl-") else args.netns
+    import socket
+
+    return socket.gethostname()
+
+
+def choose_points(args: argparse.Namespace) -> tuple[list, str | None]:
+    """The capture points, and a note saying which were picked when the user named none."""
+    from tracer.capture.live import CapturePoint
+
+    node = node_name(args)
+    if args.iface:
+        return [CapturePoint(i, node, args.netns) for i in dict.fromkeys(args.iface)], None
+    from tracer.node.discover import discover
+
+    info = discover(args.netns)
+    links = info.cni_interfaces()
+    if not links:
+        links = [l for l in info.links if l.role == "host-eth0"]
+    if not links:
+        from tracer.errors import TracerError
+
+        avail = ", ".join(l.name for l in info.links) or "none"
+        raise TracerError(f"no CNI interface found on this node; name one with --iface (available: {avail})")
+    mode = info.mode or "no CNI recognised"
+    note = (f"capturing on {', '.join(l.name for l in links)} ({mode}; "
+            f"roles: {', '.join(sorted({l.role for l in links}))}); choose with --iface")
+    return [CapturePoint(l.name, node, args.netns) for l in links], note
+
+
+def _drop_privileges(user: str, spool_dir: str) -> None:
+    import pwd
+
+    from tracer.errors import TracerError
+
+    try:
+        pw = pwd.getpwnam(user)
+    except KeyError:
+        raise TracerError(f"no such user {user!r} for --user") from None
+    os.chown(spool_dir, pw.pw_uid, pw.pw_gid)
+    os.setgroups([])
+    os.setgid(pw.pw_gid)
+    os.setuid(pw.pw_uid)
+
+
+def run(args: argparse.Namespace) -> int:
+    import shutil
+    import signal
+    import tempfile
+    import threading
+
+    from tracer.capture.live import LiveCapture
+
+    if args.write and not args.write.endswith((".pcapng", ".pcapng.part")) and os.path.isdir(args.write):
+        from tracer.errors import TracerError
+
+        raise TracerError(f"--write {args.write}: is a directory")
+    points, note = choose_points(args)
+    tmpdir = None
+    if args.write:
+        spool = os.path.abspath(args.write) + ".part"
+        spool_dir = os.path.dirname(spool)
+    else:
+        tmpdir = tempfile.mkdtemp(prefix="tracer-live-")
+        spool_dir = tmpdir
+        spool = os.path.join(tmpdir, "live.pcapng")
+    cap = LiveCapture(points, spool=spool, bpf=args.filter, write_path=args.write,
+                      ring_bytes=args.ring_mb * 1_000_000 if args.ring_mb else None,
+                      buffer_bytes=args.buffer_mb << 20)
+    try:
+        cap.open()
+        if args.user:
+            _drop_privileges(args.user, spool_dir)
+        if note:
+            print(f"tracer: {note}", file=sys.stderr)
+        print(f"tracer: spooling to {cap.segments[0]}"
+              + (f" (rotating, about {args.ring_mb} MB kept)" if args.ring_mb else ""), file=sys.stderr)
+        stop = threading.Event()
+
+        def on_signal(signum, frame) -> None:
+            stop.set()
+
+        old = {s: signal.signal(s, on_signal) for s in (signal.SIGINT, signal.SIGTERM)}
+        worker = threading.Thread(target=_capture, args=(cap, stop, args), name="tracer-live", daemon=True)
+        worker.start()
+        try:
+            if not args.no_ui and _ui_available() and sys.stdout.isatty():
+                _run_ui(cap, stop, args)
+            else:
+                if not args.no_ui:
+                    print("tracer: the TUI cannot follow a live capture here; printing rows (--no-ui)",
+                          file=sys.stderr)
+                _print_rows(cap, stop, worker, args)
+        finally:
+            stop.set()
+            worker.join()
+            for s, h in old.items():
+                signal.signal(s, h)
+        path = cap.close()
+        captured, received, dropped = cap.totals()
+        where = f"; wrote {path}" if args.write else ""
+        lost = f", kernel dropped {dropped}" if dropped else ", no kernel drops"
+        deleted = (f"; {cap.deleted_segments} oldest spool segment(s) rotated away" if cap.deleted_segments else "")
+        print(f"tracer: captured {captured} packets on {len(points)} interface(s){lost}{deleted}{where}",
+              file=sys.stderr)
+        if cap.error is not None:
+            raise cap.error
+        return 0
+    finally:
+        cap.close()
+        if tmpdir:
+            shutil.rmtree(tmpdir, ignore_errors=True)
+
+
+def _capture(cap, stop, args) -> None:
+    try:
+        cap.run(stop, duration=args.duration, max_packets=args.count)
+    except BaseException:   # noqa: BLE001 - kept in cap.error and re-raised by the main thread
+        pass
+    finally:
+        stop.set()
+
+
+def _ui_available() -> bool:
+    try:
+        import inspect
+
+        from tracer.ui import app
+    except ImportError:
+        return False
+    fn = getattr(app, "create_app", None)
+    return fn is not None and "live" in inspect.signature(fn).parameters
+
+
+def _run_ui(cap, stop, args) -> None:
+    from tracer.ui.app import run_app
+
+    run_app([cap.segments[0]], cluster=args.cluster, live=cap)
+    stop.set()
+
+
+def _print_rows(cap, stop, worker, args) -> None:
+    """Follow the spool with the index and print new rows as they are indexed; a rotated spool is followed into
+    its next segment."""
+    import numpy as np
+
+    from tracer.capture.index import IndexBuilder
+    from tracer.capture.rows import RowWriter
+
+    writer = RowWriter(sys.stdout, args.format)
+    seg = 0
+    while True:
+        with cap._lock:   # noqa: SLF001 - the segment list changes under this lock
+            serial_now = cap.segment_serial
+            first_serial = serial_now - len(cap.segments) + 1
+            path = cap.segments[max(seg - first_serial, 0)] if cap.segments else None
+            if seg < first_serial:
+                print(f"tracer: warning: printing fell behind; {first_serial - seg} spool segment(s) rotated away "
+                      "unprinted", file=sys.stderr)
+                seg = first_serial
+        if path is None:
+            return
+        builder = IndexBuilder([path], follow=True)
+        printed = 0
+        for _ in builder.run():
+            index = builder.index
+            if len(index) > printed:
+                writer.write(index, np.arange(printed, len(index), dtype=np.int64))
+                printed = len(index)
+                sys.stdout.flush()
+            if not worker.is_alive() or cap.segment_serial > seg:
+                builder.stop()
+        index = builder.index
+        if len(index) > printed:
+            writer.write(index, np.arange(printed, len(index), dtype=np.int64))
+            sys.stdout.flush()
+        builder.index.close()
+        if cap.segment_serial > seg:
+            seg += 1
+            continue
+        if not worker.is_alive():
+            return
