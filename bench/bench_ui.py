@@ -63,7 +63,7 @@ async def measure(path: Path) -> dict[str, float]:
     from tracer.ui.packet_list import PacketList
 
     started = time.monotonic()  # "after start": from creating the app, imports excluded (reported apart)
-    app = create_app([str(path)])
+    app = create_app([str(path)], analyse=False)  # the list alone first; the hop analysis is phase 2
     figures: dict[str, float] = {"import_s": started - imported}
     async with app.run_test(size=(120, 36)) as pilot:
         packets = app.query_one(PacketList)
@@ -75,8 +75,9 @@ async def measure(path: Path) -> dict[str, float]:
             await asyncio.sleep(0.05)
         figures["index_s"] = time.monotonic() - started
         figures["packets"] = app.session.total
-        app.workers.cancel_group(app, "analysis")  # the hop analysis has its own benchmark
         await pilot.pause()
+        figures["rss_anon_mb"] = rss_anon_bytes() / 2**20  # the whole process, interpreter included
+        figures["rss_anon_growth_mb"] = (rss_anon_bytes() - baseline) / 2**20
 
         def paint() -> None:
             for y in range(packets.scrollable_content_region.height):
@@ -84,19 +85,31 @@ async def measure(path: Path) -> dict[str, float]:
 
         costs = []
         for _ in range(50):
-            cpu = time.process_time()
+            cpu = time.thread_time()  # this (UI) thread only
             packets.action_page(1)
             packets.session.invalidate()  # measure the uncached cost: a page of rows never painted before
             paint()
-            costs.append((time.process_time() - cpu) * 1000)
+            costs.append((time.thread_time() - cpu) * 1000)
         figures["page_down_cpu_ms_median"] = statistics.median(costs)
         figures["page_down_cpu_ms_max"] = max(costs)
-        cpu = time.process_time()
+        cpu = time.thread_time()  # this (UI) thread only
         packets.action_last()
         paint()
-        figures["jump_end_cpu_ms"] = (time.process_time() - cpu) * 1000
-        figures["rss_anon_mb"] = rss_anon_bytes() / 2**20  # the whole process, interpreter included
-        figures["rss_anon_growth_mb"] = (rss_anon_bytes() - baseline) / 2**20
+        figures["jump_end_cpu_ms"] = (time.thread_time() - cpu) * 1000
+        # Phase 2: the hop analysis (its own benchmark times it) adds per-row columns; report the total.
+        app.session.analyse = True
+        waited = time.monotonic()
+        app.start_analysis()
+        while (app.session.analysis is None and "analysis" not in app.session.missing
+               and time.monotonic() - waited < 300):
+            await asyncio.sleep(0.1)
+        figures["analysis_s"] = time.monotonic() - waited
+        figures["rss_anon_with_hops_mb"] = rss_anon_bytes() / 2**20
+        cpu = time.thread_time()
+        packets.action_page(1)
+        packets.session.invalidate()
+        paint()
+        figures["page_down_with_hops_cpu_ms"] = (time.thread_time() - cpu) * 1000
     return figures
 
 
@@ -121,8 +134,11 @@ def main() -> int:
     print(f"page down CPU        {figures['page_down_cpu_ms_median']:8.2f} ms median,"
           f" {figures['page_down_cpu_ms_max']:.2f} ms max   (target <= {TARGET_PAGE_CPU_MS:.0f} ms)")
     print(f"jump to end CPU      {figures['jump_end_cpu_ms']:8.2f} ms   (target <= {TARGET_PAGE_CPU_MS:.0f} ms)")
-    print(f"anon memory          {figures['rss_anon_mb']:8.1f} MB   (budget 100 MB + 64 B/packet = {budget_mb:.0f} MB;"
+    print(f"anon memory, list    {figures['rss_anon_mb']:8.1f} MB   (budget 100 MB + 64 B/packet = {budget_mb:.0f} MB;"
           f" {figures['rss_anon_growth_mb']:.1f} MB of it after the interpreter started)")
+    if "rss_anon_with_hops_mb" in figures:
+        print(f"anon memory + hops   {figures['rss_anon_with_hops_mb']:8.1f} MB   (after the hop analysis,"
+              f" {figures['analysis_s']:.1f} s more; page down then {figures['page_down_with_hops_cpu_ms']:.2f} ms)")
     ok = (first <= TARGET_FIRST_PAINT_S and figures["page_down_cpu_ms_max"] <= TARGET_PAGE_CPU_MS
           and figures["jump_end_cpu_ms"] <= TARGET_PAGE_CPU_MS and figures["rss_anon_mb"] <= budget_mb)
     print("all targets met" if ok else "TARGETS MISSED")

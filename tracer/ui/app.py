@@ -324,7 +324,7 @@ class TracerApp(App):
             self._show_row_details(self._detail_row)
 
     def start_analysis(self) -> None:
-        if self.session.index is None or self.session.loading:
+        if self.session.index is None or self.session.loading or not self.session.analyse:
             return
         if self.session.cluster_paths and self.session.cluster is None and "cluster" not in self.session.missing:
             return  # the cluster is still loading; analysis starts when it arrives
@@ -425,7 +425,9 @@ class TracerApp(App):
         missing = self.session.missing
         if self.session.analysis is None:
             why = missing.get("analysis")
-            if why:
+            if not self.session.analyse:
+                ladder.show_message("Hop path: hop analysis switched off")
+            elif why:
                 ladder.show_message(f"Hop path not available: {why}")
             elif self.session.loading:
                 ladder.show_message("Hop path: after indexing")
@@ -841,16 +843,18 @@ def _fraction(progress: Any) -> float | None:
 
 def create_app(paths: Sequence[str], *, cluster: Sequence[str] | str | None = None, cni: str | None = None,
                vxlan_ports: Sequence[int] = (4789, 8472), keymap: Mapping[str, str] | None = None,
-               keymap_problem: str | None = None, follow: bool = False) -> TracerApp:
+               keymap_problem: str | None = None, follow: bool = False, analyse: bool = True) -> TracerApp:
     """The app for these capture files (the CLI's and the tests' single entry point).
 
     ``follow=True`` keeps reading growing files (``tracer live`` passes its spool): rows appear as they are
     written, the cursor stays on the newest packet while it is at the end, and Esc stops following (the hop
-    analysis then runs on what was captured)."""
+    analysis then runs on what was captured). ``analyse=False`` skips the hop analysis (the list, layers and
+    bytes still work; the hop and verdict panes say why they are empty)."""
     if isinstance(cluster, str):
         cluster = [cluster]
     session = Session(paths=[os.fspath(p) for p in paths], cluster_paths=[os.fspath(c) for c in cluster or []],
-                      cni=cni, vxlan_ports=tuple(int(p) for p in vxlan_ports), loading=True, follow=follow)
+                      cni=cni, vxlan_ports=tuple(int(p) for p in vxlan_ports), loading=True, follow=follow,
+                      analyse=analyse)
     return TracerApp(session, keymap=keymap, keymap_problem=keymap_problem)
 
 

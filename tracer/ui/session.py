@@ -84,6 +84,7 @@ class Session:
     analysis: Any = None
     missing: dict[str, str] = field(default_factory=dict)  # part -> why it cannot be shown
     loading: bool = False
+    analyse: bool = True  # run the hop analysis once the index is complete
     follow: bool = False  # the input grows (live capture): keep reading until the user stops it (Esc)
     cancelled: bool = False
     time_format: str = "relative"
