@@ -17,6 +17,22 @@ from textual.widgets import Tree
 from tracer.ui.safe import clean, plain
 
 LEVEL_TITLES = {0: "outer (underlay)", 1: "inner (pod traffic)"}
+# Fields worth seeing on a collapsed layer's line (the rest is one Space away).
+SUMMARY_FIELDS = {"Ethernet": ("src", "dst"), "IP": ("src", "dst", "ttl", "id"), "IPv6": ("src", "dst", "hlim"),
+                  "UDP": ("sport", "dport"), "TCP": ("sport", "dport", "flags"), "VXLAN": ("vni",),
+                  "GENEVE": ("vni",), "ICMP": ("type", "code"), "ARP": ("op", "psrc", "pdst"),
+                  "DNS": ("qd",)}
+
+
+def layer_label(layer) -> Text:
+    """``IP  src=10.244.1.9 dst=10.244.2.7 ttl=63``: the layer name and its telling fields, inert."""
+    label = Text(clean(layer.name), style="bold", end="")
+    wanted = SUMMARY_FIELDS.get(layer.name, ())
+    values = {f.name: f.value for f in layer.fields}
+    parts = [f"{name}={values[name]}" for name in wanted if name in values]
+    if parts:
+        label.append("  " + clean(" ".join(parts)))
+    return label
 
 
 class LayerTree(Tree[tuple[int, int]]):
@@ -25,6 +41,8 @@ class LayerTree(Tree[tuple[int, int]]):
     BINDINGS = [
         Binding("space", "toggle_node", "Expand", id="layers.toggle", tooltip="Expand or collapse a layer",
                 show=False),
+        Binding("j", "cursor_down", "Down", id="layers.down", tooltip="Next line", show=False),
+        Binding("k", "cursor_up", "Up", id="layers.up", tooltip="Previous line", show=False),
     ]
 
     class SpanHighlighted(Message):
@@ -57,7 +75,7 @@ class LayerTree(Tree[tuple[int, int]]):
                 name = LEVEL_TITLES.get(level, f"inner level {level}")
                 self.root.add_leaf(Text(f"── {name} ──", style="bold"),
                                    data=(layer.offset, 0))
-            node = self.root.add(plain(f"{layer.name}"), data=(layer.offset, layer.length), expand=True)
+            node = self.root.add(layer_label(layer), data=(layer.offset, layer.length), expand=False)
             for fld in layer.fields:
                 label = Text(clean(fld.name), style="bold", end="")
                 label.append(": ")
@@ -72,4 +90,4 @@ class LayerTree(Tree[tuple[int, int]]):
 
     def layer_names(self) -> list[str]:
         """The names of the layer nodes shown (for tests and the non-interactive twin)."""
-        return [str(node.label) for node in self.root.children if node.children]
+        return [str(node.label).split("  ")[0] for node in self.root.children if node.children]
