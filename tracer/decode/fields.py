@@ -7,7 +7,7 @@ of the buffer, indexed by the header positions), and each layout is a boolean ma
 (IPv6 extension headers, VLAN stacks, truncated headers) are the same gathers over smaller subsets.
 
 Rules (issue 2, "Overlay decode"):
-- link types: Ethernet (1) with up to ``MAX_VLAN_TAGS`` 802.1Q/802.1ad/QinQ tags, Linux SLL (113) and SLL2 (276),
+- link types: Ethernet (1) with up to ``MAX_VLAN_TAGS`` 802.1Q/802.1ad/QinQ (or VN-Tag/E-Tag) tags, Linux SLL (113) and SLL2 (276),
   raw IP (101, 228 IPv4, 229 IPv6, and the BSD raw values 12 and 14), BSD loopback/NULL (0, host byte order) and
   OpenBSD LOOP (108, network order); any other link type decodes nothing (``o_ver`` 0).
 - IPv4: IHL (< 5 → addresses kept, no layer 4), non-first fragment → no layer 4 and ``FRAG``; total length 0
@@ -65,6 +65,7 @@ COLUMNS: dict[str, np.dtype] = {
 # ---------------------------------------------------------------- protocol numbers
 ETH_IPV4, ETH_IPV6, ETH_ARP, ETH_TEB = 0x0800, 0x86DD, 0x0806, 0x6558
 VLAN_TPIDS = (0x8100, 0x88A8, 0x9100)  # 802.1Q, 802.1ad, pre-standard QinQ
+VNTAG, ETAG = 0x8926, 0x893F  # Cisco VN-Tag (FEX), IEEE 802.1BR E-Tag: also skipped before the EtherType
 ERSPAN2, ERSPAN3 = 0x88BE, 0x22EB
 #: EtherTypes accepted as "a plausible inner Ethernet frame" behind a VXLAN header.
 VXLAN_INNER_ETHERTYPES = (ETH_IPV4, ETH_IPV6, ETH_ARP, *VLAN_TPIDS)
@@ -435,19 +436,22 @@ class _Decoder:
         return self._ethertype(self.b.take(_BE16, s + 12, ok), s + 14, e, ok)
 
     def _ethertype(self, et: np.ndarray, p: np.ndarray, e: np.ndarray, ok: np.ndarray):
-        """Skip VLAN tags (bounded) after an EtherType; map the final one to an IP version."""
+        """Skip VLAN and other tags (bounded) after an EtherType; map the final one to an IP version."""
         trunc = ~ok
         et = et.astype(np.uint16)
         p = p.copy()
         for _ in range(MAX_VLAN_TAGS):
-            tag = (et == 0x8100) | (et == 0x88A8) | (et == 0x9100)
+            vlan = (et == 0x8100) | (et == 0x88A8) | (et == 0x9100)
+            tag = vlan | (et == VNTAG) | (et == ETAG)
             if not tag.any():
                 break
-            have = tag & (p + 4 <= e)
+            # the tag's own bytes, then the next EtherType: 802.1Q/ad TCI 2, Cisco VN-Tag 4, 802.1BR E-Tag 6
+            size = np.where(vlan, 4, np.where(et == VNTAG, 6, 8))
+            have = tag & (p + size <= e)
             trunc |= tag & ~have
-            inner = self.b.take(_BE16, p + 2, have)
+            inner = self.b.take(_BE16, p + size - 2, have)
             et = np.where(tag, inner, et)  # a cut tag leaves EtherType 0: nothing more decodes
-            p = np.where(have, p + 4, p)
+            p = np.where(have, p + size, p)
         ver = np.where(et == ETH_IPV4, 4, np.where(et == ETH_IPV6, 6, 0)).astype(np.uint8)
         return ver, p, trunc
 
