@@ -1,0 +1,69 @@
+"""scapy, configured once for tracer: quiet, layer modules only, and the overlay ports bound in one block.
+
+Importing this module is how the rest of ``tracer.decode`` gets scapy. It silences scapy's loggers before the
+layer modules load (their import-time warnings would land in the terminal under the TUI), imports only the layer
+modules tracer dissects (``scapy.all`` costs ~0.7 s and pulls in everything), and holds every ``bind_layers`` call
+tracer makes. ``bind_vxlan_ports`` adds the ``--vxlan-port`` values at run time.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Iterable
+
+# Before any layer module: scapy logs route/interface warnings while importing them.
+for _name in ("scapy", "scapy.runtime", "scapy.loading", "scapy.interactive"):
+    logging.getLogger(_name).setLevel(logging.ERROR)
+
+from scapy.config import conf  # noqa: E402
+
+conf.verb = 0  # no "Sent 1 packets." and friends
+conf.logLevel = logging.ERROR  # scapy re-applies this to its own logger
+
+from scapy.contrib.geneve import GENEVE  # noqa: E402
+from scapy.layers.inet import GRE, ICMP, IP, TCP, UDP  # noqa: E402,F401  (GRE/ICMP/TCP: register their bindings)
+from scapy.layers.inet6 import IPv6  # noqa: E402
+from scapy.layers.l2 import CookedLinux, CookedLinuxV2, Ether, Loopback, LoopbackOpenBSD  # noqa: E402,F401
+from scapy.layers.vxlan import VXLAN  # noqa: E402
+from scapy.packet import bind_layers  # noqa: E402
+
+for _name in ("scapy", "scapy.runtime", "scapy.loading"):
+    logging.getLogger(_name).setLevel(logging.ERROR)
+
+# ---------------------------------------------------------------- the overlay ports (one block, who uses each)
+# scapy.layers.vxlan already binds most of these; they are repeated here so tracer's decode does not depend on
+# what a scapy release happens to bind, and so this block is the one place to read which port means what.
+bind_layers(UDP, VXLAN, dport=4789)  # IANA / RFC 7348: Calico VXLAN (vxlan.calico, VNI 4096), Cilium, VTEPs
+bind_layers(UDP, VXLAN, dport=8472)  # Linux kernel's pre-IANA default: flannel (flannel.1, VNI 1)
+bind_layers(UDP, GENEVE, dport=6081)  # RFC 8926: OVN-Kubernetes, Antrea, AWS Gateway Load Balancer
+bind_layers(GENEVE, Ether, proto=0x6558)  # Geneve "transparent Ethernet bridging" payload (OVN, Antrea)
+bind_layers(GENEVE, IP, proto=0x0800)  # Geneve carrying bare IPv4 (GCP, GWLB)
+bind_layers(GENEVE, IPv6, proto=0x86DD)  # Geneve carrying bare IPv6
+
+DEFAULT_VXLAN_PORTS = (4789, 8472)
+#: Destination ports scapy.layers.vxlan binds to VXLAN beyond tracer's: VXLAN-GPE 4790, NSH 6633, Cisco ACI
+#: 48879. The index does not count them as VXLAN; the dissection keeps scapy's view of their headers.
+SCAPY_ONLY_VXLAN_PORTS = frozenset({4790, 6633, 48879})
+_bound: set[int] = set(DEFAULT_VXLAN_PORTS)
+_lock = threading.Lock()
+
+
+def bind_vxlan_ports(ports: Iterable[int]) -> None:
+    """Decode UDP to each of ``ports`` as VXLAN too (``--vxlan-port N``: a cluster that moved its VTEP port).
+
+    Idempotent and thread-safe; ports outside 1..65535 are ignored. scapy's bindings are process-wide, so a port
+    bound once stays bound for the life of the process.
+    """
+    new = {int(p) for p in ports if 0 < int(p) <= 0xFFFF} - _bound
+    if not new:
+        return
+    with _lock:
+        for port in sorted(new - _bound):
+            bind_layers(UDP, VXLAN, dport=port)  # user-given VXLAN port (--vxlan-port)
+            _bound.add(port)
+
+
+def bound_vxlan_ports() -> frozenset[int]:
+    """The UDP destination ports currently decoded as VXLAN by tracer's own bindings."""
+    return frozenset(_bound)
