@@ -157,6 +157,23 @@ def _segment_reduce(ufunc: np.ufunc, keys: np.ndarray, values: np.ndarray, size:
     return out
 
 
+class _Segments:
+    """Items grouped by a dense key in ``0..size-1``, sorted once; each reduction is then one ``reduceat``."""
+
+    def __init__(self, keys: np.ndarray, size: int, order: np.ndarray | None = None) -> None:
+        self.size = size
+        self.order = np.argsort(keys, kind="stable") if order is None else order
+        k = keys[self.order]
+        self.starts = np.flatnonzero(np.r_[True, k[1:] != k[:-1]]) if len(k) else np.empty(0, dtype=np.int64)
+        self.present = k[self.starts]
+
+    def reduce(self, ufunc: np.ufunc, values: np.ndarray, fill: int) -> np.ndarray:
+        out = np.full(self.size, fill, dtype=np.int64)
+        if len(self.order):
+            out[self.present] = ufunc.reduceat(values[self.order].astype(np.int64), self.starts)
+        return out
+
+
 def _first_in_group(keys: np.ndarray, *sort_keys: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """(group keys, position of the first element of each group) ordering by ``sort_keys`` (most significant last)."""
     order = np.lexsort((*sort_keys, keys))
@@ -488,7 +505,8 @@ def analyze(index: Any, cluster: Any = None, cni: str | None = None, *, window_n
     svc_code_of_addr = np.array([service_names.index(s) if s else -1 for s in topo.addr_service] + [-1],
                                 dtype=np.int64)
     row_svc = np.maximum(svc_code_of_addr[dpos], svc_code_of_addr[spos])
-    pk["service"] = _segment_reduce(np.maximum, packet_id[ok_rows], row_svc[ok_rows], n_pk, -1)
+    by_packet = _Segments(packet_id, n_pk, order)      # rows of each packet (order is sorted by packet)
+    pk["service"] = by_packet.reduce(np.maximum, row_svc, -1)
 
     # Flows: canonical endpoint pair of the representative tuple.
     proto = c["i_proto"][rep].astype(np.int64)
@@ -511,8 +529,9 @@ def analyze(index: Any, cluster: Any = None, cni: str | None = None, *, window_n
     opener = ((proto == 6) & ((flags & 0x12) == 0x02)) | (icmp & np.isin(itype, (8, 128)))
     pk_ids = np.arange(n_pk, dtype=np.int64)
     big = np.iinfo(np.int64).max
-    open_pk = _segment_reduce(np.minimum, flow, np.where(opener, pk_ids, big), n_fl, big)
-    first_pk = _segment_reduce(np.minimum, flow, pk_ids, n_fl, big)
+    by_flow = _Segments(flow, n_fl)
+    open_pk = by_flow.reduce(np.minimum, np.where(opener, pk_ids, big), big)
+    first_pk = by_flow.reduce(np.minimum, pk_ids, big)
     reverse_hint = (sp[first_pk] < 1024) & (dp[first_pk] >= 1024) & ~icmp[first_pk] if n_fl else np.zeros(0, bool)
     init_pk = np.where(open_pk != big, open_pk, first_pk)
     # The initiator is the lower endpoint when its packet did not swap.
@@ -521,13 +540,13 @@ def analyze(index: Any, cluster: Any = None, cni: str | None = None, *, window_n
     forward = (~swap) == init_is_lo[flow] if n_pk else np.zeros(0, bool)
     pk["forward"] = forward
     # For the reversed-hint flows, pick a forward packet as the one describing the initiator.
-    fwd_pk = _segment_reduce(np.minimum, flow, np.where(forward, pk_ids, big), n_fl, big)
+    fwd_pk = by_flow.reduce(np.minimum, np.where(forward, pk_ids, big), big)
     init_pk = np.where(fwd_pk != big, fwd_pk, init_pk)
     row_flow = np.full(n, -1, dtype=np.int64)
     row_flow[ok_rows] = flow[packet_id[ok_rows]]
 
     # 5. Routes: mode per flow, expected path per (flow mode, endpoints' nodes/kinds/pinned interfaces).
-    flow_wire = _segment_reduce(np.maximum, row_flow[ok_rows], wire[ok_rows].astype(np.int64), n_fl, 0)
+    flow_wire = by_flow.reduce(np.maximum, by_packet.reduce(np.maximum, wire, 0), 0)
     pod_side_point = np.full(len(topo.addr_keys) + 1, -1, dtype=np.int64)
     pod_eth0_point = np.full(len(topo.addr_keys) + 1, -1, dtype=np.int64)
     for pid_, key in topo.point_pod.items():
@@ -549,7 +568,9 @@ def analyze(index: Any, cluster: Any = None, cni: str | None = None, *, window_n
                    addr_kind[src_pos_dir].astype(np.int64), addr_kind[dst_pos_dir].astype(np.int64),
                    pod_side_point[src_pos_dir], pod_side_point[dst_pos_dir]], axis=1) if n_pk else \
         np.empty((0, 7), dtype=np.int64)
-    routes_u, route = np.unique(rk, axis=0, return_inverse=True)
+    rhash = hash_columns([rk[:, i] for i in range(rk.shape[1])]) if n_pk else np.empty(0, dtype=np.uint64)
+    _, route_first, route = np.unique(rhash, return_index=True, return_inverse=True)
+    routes_u = rk[route_first]
     route = route.ravel().astype(np.int64)
     pk["route"] = route
     routes: list[tuple[str, list[M.Hop]]] = []
@@ -611,7 +632,7 @@ def analyze(index: Any, cluster: Any = None, cni: str | None = None, *, window_n
     hop_count[ok_rows] = route_len[route[packet_id[ok_rows]]]
 
     # 6. Drops: a later captured hop that was capturing at the time and did not see the packet.
-    pk_last_ts = _segment_reduce(np.maximum, packet_id[ok_rows], ts[ok_rows], n_pk, 0)
+    pk_last_ts = by_packet.reduce(np.maximum, ts, 0)
     next_pt = combo_next_point[combo] if n_pk else np.empty(0, dtype=np.int64)
     # A point is taken to capture from its first packet until the last packet seen on any point of its node
     # (captures are started and stopped together; a quiet veth is still listening) minus a margin: a packet at
@@ -636,19 +657,19 @@ def analyze(index: Any, cluster: Any = None, cni: str | None = None, *, window_n
     fl: dict[str, np.ndarray] = {"first_packet": first_pk, "init_packet": init_pk,
                                  "first_row": pk["first_row"][first_pk] if n_fl else np.empty(0, np.int64)}
     n_drop = np.bincount(flow[dropped], minlength=n_fl) if n_fl else np.zeros(0, np.int64)
-    replies = _segment_reduce(np.maximum, flow, (~forward).astype(np.int64), n_fl, 0)
-    fwd_delivered = _segment_reduce(np.maximum, flow, (forward & pk["delivered"]).astype(np.int64), n_fl, 0)
+    replies = by_flow.reduce(np.maximum, (~forward).astype(np.int64), 0)
+    fwd_delivered = by_flow.reduce(np.maximum, (forward & pk["delivered"]).astype(np.int64), 0)
     delivered = (replies > 0) | (fwd_delivered > 0)
     # A flow is dropped when some of its packets died and none got through (no reply, none delivered): a lost
     # segment that TCP retransmitted successfully is counted, not reported as the flow's fate.
-    last_drop = _segment_reduce(np.maximum, flow, np.where(dropped, pk_ids, -1), n_fl, -1)
+    last_drop = by_flow.reduce(np.maximum, np.where(dropped, pk_ids, -1), -1)
     drop_packet = np.where((n_drop > 0) & ~delivered, last_drop, -1)
     fl["drop_packet"] = drop_packet
     fl["dropped_point"] = np.where(drop_packet >= 0, pk["dropped_point"][np.maximum(drop_packet, 0)], -1) \
         if n_fl else np.empty(0, np.int64)
     fl["replies"] = replies
     fl["delivered"] = delivered.astype(np.int8)
-    fl["max_len"] = _segment_reduce(np.maximum, flow, c["i_len"][rep].astype(np.int64), n_fl, 0)
+    fl["max_len"] = by_flow.reduce(np.maximum, c["i_len"][rep].astype(np.int64), 0)
     a._fl = fl
 
     # Verdicts per flow (stateful: every packet of an allowed connection, replies included, is allowed).

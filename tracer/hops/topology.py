@@ -198,9 +198,11 @@ def build_topology(columns: dict[str, np.ndarray], row_point: np.ndarray, points
             continue
         best = _vote(np.concatenate([src_key[mine & first], dst_key[mine & last]]))
         if best is None:
-            both = np.concatenate([src_key[rows], dst_key[rows]])
-            cands = [k for k in np.unique(both).tolist()
-                     if np.count_nonzero((src_key[rows] == k) | (dst_key[rows] == k)) >= DOMINANT_SHARE * len(rows)]
+            # Rows holding each address (as source or destination, counted once when both).
+            s_k, d_k = src_key[rows], dst_key[rows]
+            both = np.concatenate([s_k, d_k[d_k != s_k]])
+            uniq, counts = np.unique(both, return_counts=True)
+            cands = uniq[counts >= DOMINANT_SHARE * len(rows)].tolist()
             if len(cands) > 1 and p.node is not None:
                 cands = [k for k in cands if node_of.get(k) == p.node]
             if len(cands) > 1:
