@@ -35,6 +35,7 @@ RETIRE_MS = 20             # the kernel hands over a partly filled block after t
 # Packets are held this long and written in timestamp order (several points only).
 REORDER_NS = (3 * RETIRE_MS + 20) * 1_000_000
 PACKET_OUTGOING = 4
+WRITE_CHUNK = 512          # packets per write in the multi-point path (rotation is checked between writes)
 
 
 @dataclass(frozen=True)
@@ -199,6 +200,8 @@ class LiveCapture:
             raise
 
     def _round(self, ready: list[PacketRing], flush: bool = False) -> int:
+        if len(self.rings) == 1 and not self._split:
+            return self._round_single(ready)
         items = []
         for ring in ready:
             rid = self.rings.index(ring)
@@ -213,6 +216,11 @@ class LiveCapture:
         if not items:
             return 0
         blocks = [packet_block(rid, ts, data, length, d) for ts, rid, data, length, d in items]
+        with self._lock:
+            for start in range(0, len(blocks), WRITE_CHUNK):
+                chunk = blocks[start:start + WRITE_CHUNK]
+                self._file.write_blocks(chunk, len(chunk))
+                self._maybe_rotate()
         if self._split:
             per: list[list[bytes]] = [[] for _ in self._split]
             for ts, rid, data, length, d in items:
@@ -223,12 +231,34 @@ class LiveCapture:
         for _, rid, _, _, _ in items:
             counts[rid] += 1
         with self._lock:
-            self._file.write_blocks(blocks, len(blocks))
             for rid, n in enumerate(counts):
                 self.stats[rid].captured += n
-            if self.segment_bytes and self._file.size >= self.segment_bytes:
-                self._rotate()
         return len(items)
+
+    def _round_single(self, ready: list[PacketRing]) -> int:
+        """One ring: write each kernel block as it comes (no reordering needed), one write per block."""
+        if not ready:
+            return 0
+        ring = ready[0]
+        total = 0
+        for _ in range(ring.block_count):
+            if not ring.ready():
+                break
+            parts: list = []
+            n = ring.read_block_epbs(parts, 0)
+            data = b"".join(parts)
+            del parts
+            ring.release_block()
+            with self._lock:
+                self._file.write_raw(data, n)
+                self.stats[0].captured += n
+                self._maybe_rotate()
+            total += n
+        return total
+
+    def _maybe_rotate(self) -> None:
+        if self.segment_bytes and self._file.size >= self.segment_bytes:
+            self._rotate()
 
     def _reorder(self, items: list[tuple], flush: bool) -> list[tuple]:
         """Add ``items`` to the held packets; return (in timestamp order) those older than the reorder window."""

@@ -120,6 +120,12 @@ class PcapngFile:
             self._write(b"".join(blocks))
             self.packets += packets
 
+    def write_raw(self, data: bytes, packets: int) -> None:
+        """Append already-encoded complete blocks (the capture ring's fast path)."""
+        if data:
+            self._write(data)
+            self.packets += packets
+
     def close(self, stats: list[tuple[int, int, int, int | None]] | None = None, *, sync: bool = True) -> None:
         """Write one ISB per interface from ``stats`` ((iface_id, received, dropped, start_ns)), then close."""
         if self.fd < 0:

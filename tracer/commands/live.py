@@ -25,6 +25,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                    f"through {4} files, dropping the oldest")
     p.add_argument("--cluster", action="append", metavar="PATH", help="cluster state (kubectl get -o yaml dumps)")
     p.add_argument("--no-ui", action="store_true", help="print rows like `tracer show` instead of the TUI")
+    p.add_argument("--quiet", "-q", action="store_true", help="no rows and no TUI: only capture (with --write)")
     p.add_argument("--format", choices=("table", "jsonl", "csv"), default="table", help="row format with --no-ui")
     p.add_argument("--node", metavar="NAME", help="node name for capture points NODE/IFACE (default: host name)")
     p.add_argument("--netns", metavar="NAME", help="capture inside this named network namespace (e.g. a lab node)")
@@ -137,7 +138,10 @@ def run(args: argparse.Namespace) -> int:
         worker = threading.Thread(target=_capture, args=(cap, stop, args), name="tracer-live", daemon=True)
         worker.start()
         try:
-            if not args.no_ui and _ui_available() and sys.stdout.isatty():
+            if args.quiet:
+                while worker.is_alive():
+                    worker.join(0.2)
+            elif not args.no_ui and _ui_available() and sys.stdout.isatty():
                 _run_ui(cap, stop, args)
             else:
                 if not args.no_ui:
