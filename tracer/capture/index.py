@@ -94,11 +94,16 @@ class PacketIndex:
 
     def frame(self, row: int) -> bytes:
         """The captured bytes of packet ``row`` (caplen bytes), read from the file on disk."""
-        src = self.sources[int(self._store.column("source")[row])]
-        cf = self.files[src.file_id]
+        row = int(row)
+        if not 0 <= row < len(self):
+            raise IndexError(f"row {row} out of range (index has {len(self)} rows)")
+        one = {name: int(self._store.column(name, row, row + 1)[0]) for name in ("source", "offset", "caplen")} \
+            if isinstance(self._store, ColumnStore) else \
+            {name: int(self._store.column(name)[row]) for name in ("source", "offset", "caplen")}
+        cf = self.files[self.sources[one["source"]].file_id]
         if cf is None:
             return b""
-        return cf.read_at(int(self._store.column("offset")[row]), int(self._store.column("caplen")[row]))
+        return cf.read_at(one["offset"], one["caplen"])
 
     def addr(self, ver: int, value: int) -> str | None:
         """An address column value as text: ``"10.244.1.3"`` for ver 4, ``"fd00::1"`` for ver 6, else None."""
@@ -258,6 +263,10 @@ class IndexBuilder:
         buf = np.frombuffer(mm, dtype=np.uint8)
         cols = decode_frames(buf, recs.offset, recs.caplen, linktypes, vxlan_ports=self._ports,
                              addr6=self.index.addr6)
+        if f.packets == 0 and len(self._files) == 1 and f.cf.complete():
+            # Size the columns once from the first batch's bytes per record: no regrowing copies.
+            per_record = max(1, (int(recs.offset[-1]) - int(recs.offset[0])) // max(len(recs) - 1, 1))
+            self._store.reserve(int(f.cf.size() / per_record * 1.05) + len(recs))
         f.packets += len(recs)
         f.max_ts = max(f.max_ts, int(recs.ts_ns.max()))
         self._pending.append((recs, src, cols))

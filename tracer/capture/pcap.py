@@ -10,7 +10,6 @@ Nothing is ever allocated by a length read from the file: frames stay in the mma
 from __future__ import annotations
 
 import struct
-import sys
 from array import array
 
 import numpy as np
@@ -36,6 +35,9 @@ class PcapReader:
         self.state = ReaderState()
         self.max_caplen = MAX_SNAPLEN
         self._snap_noted = False
+        self._u32 = struct.Struct(self.order + "I").unpack_from
+        self._hdr = np.dtype([("sec", self.order + "u4"), ("frac", self.order + "u4"),
+                              ("caplen", self.order + "u4"), ("origlen", self.order + "u4")])
 
     @property
     def done(self) -> bool:
@@ -80,8 +82,10 @@ class PcapReader:
                 st.done = True
             return Records.empty()
         o = np.frombuffer(offs, dtype=np.int64)
-        u32 = np.ndarray((size - 3,), dtype=self.order + "u4", buffer=mm, strides=(1,))
-        caplen = u32[o + 8]
+        # One 16-byte gather per record header (a "header at every byte" view of the map), then fields.
+        raw = np.ndarray((size - _RECORD_HEADER + 1,), dtype="V16", buffer=mm, strides=(1,))[o]
+        hdr = raw.view(self._hdr)
+        caplen = hdr["caplen"]
         keep = n
         bad = caplen > self.max_caplen
         if bad.any():
@@ -102,10 +106,11 @@ class PcapReader:
             if complete and st.pos >= size:
                 st.done = True
         o = o[:keep]
-        caplen = caplen[:keep]
-        sec = u32[o].astype(np.int64)
-        frac = u32[o + 4].astype(np.int64)
-        origlen = u32[o + 12]
+        hdr = hdr[:keep]
+        caplen = hdr["caplen"].astype(np.uint32)
+        sec = hdr["sec"].astype(np.int64)
+        frac = hdr["frac"].astype(np.int64)
+        origlen = hdr["origlen"].astype(np.uint32)
         st.count += keep
         snaplen = self.interfaces[0].snaplen
         if not self._snap_noted and keep and snaplen and int(caplen.max()) > snaplen:
@@ -115,31 +120,33 @@ class PcapReader:
                        np.zeros(keep, np.uint16))
 
     def _scan(self, mm, size: int, max_records: int) -> array:
-        """Offsets of up to ``max_records`` record headers from ``pos``; the loop trusts caplen, numpy checks it."""
+        """Offsets of up to ``max_records`` whole record headers from ``pos``; the loop trusts caplen, numpy checks it.
+
+        The loop body is unrolled and has no bounds test: reading past the end raises ``struct.error``, which
+        ends the scan (the offset appended for that read is dropped).
+        """
         offs = array("q")
         ap = offs.append
         off = self.state.pos
-        lim = size - _RECORD_HEADER
-        if off > lim:
+        if off + _RECORD_HEADER > size:
             return offs
-        if self.order == "<" and sys.byteorder == "little":
-            mv = memoryview(mm)[:size]
-            views = [mv[k:k + ((size - k) >> 2 << 2)].cast("I") for k in range(4)]
-            try:
-                for _ in range(max_records):
-                    if off > lim:
-                        break
-                    ap(off)
-                    off += views[off & 3][(off >> 2) + 2] + 16
-            finally:
-                for v in views:
-                    v.release()
-                mv.release()
-        else:
-            unpack = struct.Struct(">I").unpack_from
-            for _ in range(max_records):
-                if off > lim:
-                    break
-                ap(off)
-                off += unpack(mm, off + 8)[0] + 16
+        u = self._u32
+        whole, rest = divmod(max_records, 8)
+        try:
+            for _ in range(whole):
+                ap(off); (c,) = u(mm, off + 8); off += c + 16  # noqa: E702 - unrolled on purpose
+                ap(off); (c,) = u(mm, off + 8); off += c + 16  # noqa: E702
+                ap(off); (c,) = u(mm, off + 8); off += c + 16  # noqa: E702
+                ap(off); (c,) = u(mm, off + 8); off += c + 16  # noqa: E702
+                ap(off); (c,) = u(mm, off + 8); off += c + 16  # noqa: E702
+                ap(off); (c,) = u(mm, off + 8); off += c + 16  # noqa: E702
+                ap(off); (c,) = u(mm, off + 8); off += c + 16  # noqa: E702
+                ap(off); (c,) = u(mm, off + 8); off += c + 16  # noqa: E702
+            for _ in range(rest):
+                ap(off); (c,) = u(mm, off + 8); off += c + 16  # noqa: E702
+        except struct.error:
+            offs.pop()
+        # A header that starts inside the file but ends past it is not a record (yet).
+        while offs and offs[-1] + _RECORD_HEADER > size:
+            offs.pop()
         return offs
