@@ -71,3 +71,26 @@ async def test_export_to_bad_path_is_reported(tmp_path) -> None:
         await export_to(pilot, tmp_path / "no-such-dir" / "x.pcapng")
         assert any("failed" in str(n.message) for n in app._notifications)  # noqa: SLF001
         assert app.query_one(PacketList).selected_row == 0
+
+
+@run_async
+async def test_export_keeps_pod_names_as_comments(tmp_path) -> None:
+    """With a cluster loaded, each exported packet carries its pod names as a pcapng comment."""
+    from scapy.utils import PcapNgReader
+
+    from tracer.ui.session import core_function
+
+    if core_function("tracer.k8s:load_cluster", "tracer.k8s.cluster:load_cluster")[0] is None:
+        pytest.skip("the cluster model is not written yet")
+    capture, cluster = write_scenario(tmp_path)
+    out = tmp_path / "named.pcapng"
+    app = create_app([str(capture)], cluster=[str(cluster)])
+    async with app.run_test(size=(120, 36)) as pilot:
+        await settle(app, pilot)
+        await pilot.press("G", "m")  # the last packet: nginx's retransmitted SYN at node2/cni0
+        await export_to(pilot, out)
+    packets = list(PcapNgReader(str(out)))
+    assert len(packets) == 1
+    comments = [c.decode() if isinstance(c, bytes) else c for c in packets[0].comments]
+    assert comments == ["linux/nginx → python/tomcat"]
+    assert packets[0].sniffed_on == "node2/cni0"
