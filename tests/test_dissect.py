@@ -121,6 +121,15 @@ def test_overlay_stack_layers_levels_and_spans(name):
     assert not d.malformed and d.levels == 1 + max(level for _, level in layers)
 
 
+def test_values_are_the_numbers_people_compare():
+    """Ports and VNIs in decimal; enumerated fields keep their number next to scapy's name."""
+    d = dissect(bytes(STACKS["flannel-vxlan-8472-vni1"][0]), 1)
+    assert field(d, 6, "dport").value == "8080" and field(d, 2, "dport").value == "8472"
+    assert field(d, 3, "vni").value == "1"
+    assert field(d, 1, "proto").value == "udp (17)" and field(d, 0, "type").value == "IPv4 (0x0800)"
+    assert field(d, 1, "src").value == "192.168.0.10" and field(d, 6, "flags").value == "S"
+
+
 def test_bit_fields_span_their_containing_bytes():
     """A bit field (IP ihl, TCP flags) spans the byte(s) holding its bits and shows its value."""
     frame = bytes(STACKS["flannel-vxlan-8472-vni1"][0])

@@ -20,7 +20,7 @@ from scapy.layers.inet6 import IPv6
 from scapy.layers.l2 import Ether
 from scapy.layers.vxlan import VXLAN
 from scapy.packet import Raw
-from scapy.utils import RawPcapNgReader, RawPcapReader, wrpcap
+from scapy.utils import wrpcap
 
 from tracer.capture.filter import compile_filter, field_names
 from tracer.decode.addr6 import Addr6Table
@@ -34,9 +34,9 @@ needs_tshark = pytest.mark.skipif(TSHARK is None or shutil.which("mergecap") is 
 
 # ---------------------------------------------------------------- an index to filter
 class FrameIndex:
-    """The columns of docs/CONTRACTS.md for a list of frames, decoded by tracer's own ``decode_frames``.
+    """The columns of docs/CONTRACTS.md for a list of in-memory frames, decoded by tracer's ``decode_frames``.
 
-    Stands in for ``load_index`` where only the filter is under test: same columns, same decoder.
+    For edge cases no capture file needs (one crafted frame, an empty index, an index without ``addr6``).
     """
 
     def __init__(self, frames: list[bytes], linktypes: list[int], wirelens: list[int] | None = None) -> None:
@@ -58,20 +58,11 @@ class FrameIndex:
         return self.cols[name]
 
 
-def index_of(path: Path) -> FrameIndex:
-    """Read a pcap/pcapng with scapy's raw readers (frame bytes, link type, wire length) and index it."""
-    with open(path, "rb") as fh:
-        magic = fh.read(4)
-    frames, lts, wire = [], [], []
-    if magic == b"\x0a\x0d\x0d\x0a":
-        with RawPcapNgReader(str(path)) as rd:
-            for data, meta in rd:
-                frames.append(data), lts.append(meta.linktype), wire.append(meta.wirelen or len(data))
-    else:
-        with RawPcapReader(str(path)) as rd:
-            for data, meta in rd:
-                frames.append(data), lts.append(rd.linktype), wire.append(meta.wirelen)
-    return FrameIndex(frames, lts, wire)
+def index_of(path: Path):
+    """The real packet index of one capture file (tracer.capture.index.load_index)."""
+    from tracer.capture.index import load_index
+
+    return load_index([str(path)])
 
 
 def tshark_rows(path: Path, expr: str) -> list[int]:
@@ -135,7 +126,7 @@ BUILT = [
 
 
 @pytest.fixture(scope="module")
-def built(tmp_path_factory) -> tuple[Path, FrameIndex]:
+def built(tmp_path_factory):
     path = tmp_path_factory.mktemp("filter") / "overlay.pcap"
     pkts = [p for p, _, _ in BUILT]
     for k, p in enumerate(pkts):
@@ -156,7 +147,7 @@ SHARED = [
     "ipv6.hlim == 64", "ip.proto == 4", "ip.proto == 6", "frame.number >= 3 and frame.number <= 5",
     "tcp.port in {80, 8080}", "tcp.port in {80,443}", "not tcp and ip", "icmp.type == 8", "icmp.type == 0",
     "(vxlan or geneve) && !(tcp.dstport == 8080)", "udp.dstport == 8472 and ip.src == 10.244.2.5",
-    "tcp.flags == 0x12", "ip.id >= 0", "vxlan.vni in {1..100}",
+    "tcp.flags == 0x12", "ip.id >= 0", "vxlan.vni in {1..100}", "ip.ttl == 077",
 ]
 
 
@@ -220,6 +211,7 @@ def test_logic_laws_hold_on_every_row(built):
     assert (compile_filter(f"{a} or {b} and {c}").mask(index) == (m[a] | (m[b] & m[c]))).all()
     assert (compile_filter(f"not {a} and {b}").mask(index) == (~m[a] & m[b])).all()
     assert (compile_filter(f"{a} || {b} && !{c}").mask(index) == (m[a] | (m[b] & ~m[c]))).all()
+    assert (compile_filter(f"{a} xor {b} ^^ {c}").mask(index) == (m[a] ^ m[b] ^ m[c])).all()
 
 
 def test_empty_filter_and_empty_index():

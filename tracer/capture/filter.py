@@ -9,7 +9,8 @@ The syntax is the subset of Wireshark's that people already type (issue 2, "Disp
 - tests: ``FIELD`` (present), ``FIELD OP VALUE``, ``FIELD in {V1 V2 A..B}`` (commas optional), ``FIELD not in {…}``;
   ``OP`` is ``== != < <= > >=``, their words ``eq ne lt le gt ge``, ``=== !==`` (``all_eq any_ne``), and
   ``contains`` / ``matches`` (``~``) for caller fields;
-- logic: ``and &&``, ``or ||``, ``not !``, parentheses; ``not`` binds tighter than ``and``, ``and`` than ``or``;
+- logic: ``and &&``, ``or ||``, ``xor ^^``, ``not !``, parentheses; ``not`` binds tighter than ``and``, ``and``
+  than ``or``/``xor``;
 - values: integers (decimal or ``0x…``), ``true``/``false``, IPv4/IPv6 addresses and CIDR blocks, strings with or
   without quotes (``verdict == deny``, ``k8s.ns == "python"``).
 
@@ -57,7 +58,7 @@ IP_PROTO_NAMES = {"icmp": 1, "igmp": 2, "ipip": 4, "tcp": 6, "udp": 17, "ipv6": 
 _TOKEN = re.compile(
     r"""(?P<ws>\s+)
       | (?P<str>"(?:[^"\\]|\\.)*"|'(?:[^'\\]|\\.)*')
-      | (?P<op>===|!==|==|!=|<=|>=|&&|\|\||[<>=!~(){},])
+      | (?P<op>===|!==|==|!=|<=|>=|&&|\|\||\^\^|[<>=!~(){},])
       | (?P<word>[A-Za-z0-9_.:/\-]+)""",
     re.X,
 )
@@ -65,7 +66,7 @@ _OPS = {"==": "==", "eq": "==", "any_eq": "==", "=": "==", "!=": "!=", "ne": "!=
         "===": "===", "all_eq": "===", "!==": "!==", "any_ne": "!==", "<": "<", "lt": "<", "<=": "<=",
         "le": "<=", ">": ">", "gt": ">", ">=": ">=", "ge": ">=", "contains": "contains", "matches": "matches",
         "~": "matches"}
-_KEYWORDS = {"and", "or", "not", "in", *(k for k in _OPS if k.isalpha() or "_" in k)}
+_KEYWORDS = {"and", "or", "xor", "not", "in", *(k for k in _OPS if k.isalpha() or "_" in k)}
 
 
 @dataclass(frozen=True)
@@ -331,8 +332,8 @@ def _parse_int(field: _Field, text: str, pos: int) -> int:
         return int(low == "true")
     if field.name in ("ip.proto", "ipv6.nxt") and low in IP_PROTO_NAMES:
         return IP_PROTO_NAMES[low]
-    try:
-        value = int(text, 0)
+    try:  # Wireshark reads 0x.. as hex and a leading 0 as octal (010 == 8)
+        value = int(text, 8) if re.fullmatch(r"0[0-7]+", text) else int(text, 0)
     except ValueError:
         raise _err_value(field, text, pos, "a number") from None
     top = 1 if field.kind == "bool" else (1 << field.bits) - 1
@@ -492,10 +493,13 @@ class _Parser:
 
     def or_(self) -> Node:
         node = self.and_()
-        while self.tok.low in ("or", "||"):
-            self.take()
+        while self.tok.low in ("or", "||", "xor", "^^"):
+            xor = self.take().low in ("xor", "^^")
             left, right = node, self.and_()
-            node = lambda ctx, a=left, b=right: a(ctx) | b(ctx)  # noqa: E731
+            if xor:
+                node = lambda ctx, a=left, b=right: a(ctx) ^ b(ctx)  # noqa: E731
+            else:
+                node = lambda ctx, a=left, b=right: a(ctx) | b(ctx)  # noqa: E731
         return node
 
     def and_(self) -> Node:
@@ -589,7 +593,7 @@ class _Parser:
 
     def value(self) -> _Tok:
         tok = self.tok
-        if tok.kind == "str" or (tok.kind == "word" and tok.low not in ("and", "or", "not", "in")):
+        if tok.kind == "str" or (tok.kind == "word" and tok.low not in ("and", "or", "xor", "not", "in")):
             return self.take()
         raise self.unexpected("a value")
 

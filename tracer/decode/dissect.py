@@ -263,8 +263,15 @@ def _fields(layer: Packet, head: bytes, base: int, *, stop_on_error: bool = Fals
     return out, min(used, total)
 
 
+# Fields people compare with numbers they know (tcpdump, tshark and kubectl print ports and VNIs in decimal);
+# scapy would show service names (``http_alt``) and hex VNIs (``0x1``).
+_DECIMAL_FIELDS = {"sport", "dport", "vni"}
+
+
 def _shown(fld: Any, layer: Packet, value: Any) -> str:
-    """scapy's text for a field, with the number kept next to names (``http_alt (8080)``, ``IPv4 (0x0800)``)."""
+    """scapy's text for a field, with the number kept next to names (``udp (17)``, ``IPv4 (0x0800)``)."""
+    if fld.name in _DECIMAL_FIELDS and isinstance(value, int):
+        return str(int(value))
     try:
         shown = str(fld.i2repr(layer, value))
     except Exception:  # noqa: BLE001
