@@ -93,6 +93,11 @@ class LiveCapture:
         self.split_dir = split_dir            # also write one file per point there: NODE__IFACE.pcapng
         self._split: list[PcapngFile] = []
         self.segment_bytes = max(ring_bytes // SEGMENTS, MIN_SEGMENT) if ring_bytes else None
+        # A kernel block is written whole, so a segment can overshoot by one block: keep blocks a quarter of a
+        # segment at most (64 KB .. 1 MB, a power of two, as the ring requires page multiples).
+        self.block_size = 1 << 20
+        while self.segment_bytes and self.block_size > 64 * 1024 and self.block_size * 4 > self.segment_bytes:
+            self.block_size >>= 1
         self.rings: list[PacketRing] = []
         self.stats = [PointStats(p.name) for p in self.points]
         self.segments: list[str] = []          # spool files present, oldest first
@@ -120,8 +125,8 @@ class LiveCapture:
         try:
             for p in self.points:
                 def make(p=p) -> PacketRing:
-                    return PacketRing(p.iface, bpf=program if self.bpf else None, block_size=1 << 20,
-                                      block_count=max(self.buffer_bytes >> 20, 2), snaplen=self.snaplen)
+                    return PacketRing(p.iface, bpf=program if self.bpf else None, block_size=self.block_size,
+                                      block_count=max(self.buffer_bytes // self.block_size, 2), snaplen=self.snaplen)
                 self.rings.append(_in_netns(p.netns, make))
         except BaseException:
             for r in self.rings:
