@@ -47,7 +47,11 @@ def pick_rows(app) -> tuple[int, int | None]:
             best, best_hops = row, seen
     if best_hops < 0 and encap_rows:
         best = encap_rows[0]
-    denied = next((row for row in range(session.total) if session.verdict(row) == "deny"), None)
+    # A denied packet that the captures show dying is the screenshot's story; any denied one otherwise.
+    dropped = session.analysis_column("dropped")
+    denied_rows = [row for row in range(session.total) if session.verdict(row) == "deny"]
+    denied = next((row for row in denied_rows if dropped is not None and bool(dropped[row])),
+                  denied_rows[0] if denied_rows else None)
     return best, denied
 
 

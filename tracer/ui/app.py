@@ -435,7 +435,7 @@ class TracerApp(App):
                 ladder.show_message("Hop path: analysing…")
         path = self._path(row)
         if path is not None:
-            ladder.show_path(path, current_row=row)
+            ladder.show_path(path, row)
         elif self.session.analysis is not None:
             ladder.show_message(missing.get("path", "no hop path for this packet"))
         self._show_verdict(row, path)

@@ -48,6 +48,8 @@ class ColumnWidths:
         proto, encap = 6, 8
         if width >= 150:
             point, conv = 22, 52
+        elif width >= 130:
+            point, conv = 18, 46
         elif width >= 110:
             point, conv = 18, 38
         else:  # 80 columns: no Info (the layers pane has it); the conversation gets what is left

@@ -40,26 +40,38 @@ class HopLadder(TextPane):
     """The hop ladder pane (title in the border)."""
 
     BORDER_TITLE = "Hop path"
+    _last: tuple[Any, int | None] | None = None
     DEFAULT_CSS = """
     HopLadder .text-pane--body { text-wrap: nowrap; text-overflow: ellipsis; }
     """
 
-    def show_path(self, path: Any, *, current_row: int | None) -> None:
+    def on_resize(self) -> None:
+        if self._last is not None:
+            self.show_path(*self._last)
+
+    def show_message(self, message: str) -> None:
+        self._last = None
+        self.border_title = self.BORDER_TITLE
+        super().show_message(message)
+
+    def show_path(self, path: Any, current_row: int | None = None) -> None:
         """One line per hop: seen (●) / not seen (○) / no capture there (·), µs since the first hop seen and
         Δ from the previous seen hop (skew-corrected by the core), ``▶`` on the observation selected."""
+        self._last = (path, current_row)
         hops = list(attr(path, "hops", ()) or ())
         text = Text(no_wrap=True, overflow="ellipsis")
         pid = attr(path, "packet_id")
         cni = attr(path, "cni") or attr(path, "mode")
-        head = f"packet {pid}" if pid is not None else "packet"
-        if cni:
-            head += f"  ·  {clean(cni)}"
-        text.append(head + "\n", style="bold")
+        # Packet id and CNI mode go in the border: every line inside is a hop.
+        title = "Hop path" + (f" · packet {pid}" if pid is not None else "") + (f" · {clean(cni)}" if cni else "")
+        self.border_title = title
         if not hops:
             text.append("no hop model for this packet (not pod traffic, or CNI unknown)\n", style="italic")
         first_seen = next((_hop_ts(h) for h in hops if attr(h, "seen")), None)
         last_seen = attr(path, "last_seen")
-        width = min(max((len(clean(attr(h, "point") or "?")) for h in hops), default=8), 28)
+        # The point column gets what the times leave (marker 2 + encap 6 + time 11 + Δ 9 = 28 cells).
+        room = self.scrollable_content_region.width or 60
+        width = max(min(max((len(clean(attr(h, "point") or "?")) for h in hops), default=8), room - 28), 10)
         for hop in hops:
             seen = bool(attr(hop, "seen"))
             uncaptured = not seen and attr(hop, "captured", True) is False
@@ -77,16 +89,16 @@ class HopLadder(TextPane):
             text.append(f" {encap.upper() if encap not in ('-', '–', 'none') else '':<5}", style="cyan")
             ts = _hop_ts(hop)
             if seen and ts is not None and first_seen is not None:
-                text.append(f" {(ts - first_seen) / 1000:+9.0f}µs")
+                text.append(f" {(ts - first_seen) / 1000:+8.0f}µs")
                 delta = attr(hop, "delta_us")
                 if delta is not None:
-                    text.append(f" Δ{float(delta):.0f}µs", style="dim")
+                    text.append(f" Δ{float(delta):.0f}", style="dim")
             elif uncaptured:
                 text.append("  no capture here", style="dim")
             else:
                 text.append("  not seen", style="bold red")
             if last_seen and clean(last_seen) == point and seen and attr(path, "dropped_after"):
-                text.append(" ◀ last seen", style="bold yellow")
+                text.append(" ◀ last", style="bold yellow")
             text.append("\n")
         dropped = attr(path, "dropped_after")
         if dropped:
@@ -95,7 +107,7 @@ class HopLadder(TextPane):
             if nxt:
                 text.append(f"; expected next {clean(nxt)}", style="red")
             text.append("\n")
-        offsets = attr(path, "clock_offsets")
+        offsets = {k: v for k, v in dict(attr(path, "clock_offsets") or {}).items() if abs(float(v)) >= 1e-6}
         if offsets:
             parts = ", ".join(f"{clean(k)} {float(v) * 1e6:+.0f} µs" for k, v in dict(offsets).items())
             text.append(f"clock offsets: {parts}\n", style="dim")
