@@ -77,7 +77,7 @@ def align(hops: list[Hop], obs_points: list[int], points: list, pod_points: set[
     for h, hop in enumerate(hops):
         usable = [pid for pid in candidates[h]
                   if points[pid].node is not None or hop.node is None or (anon_bound and anon_node == hop.node)]
-        captured.append(bool(usable) or h in seen)
+        captured.append((bool(usable) and hop.observable) or h in seen)
         expect.append(usable[0] if usable else -1)
     last = max(seen) if seen else -1
     nxt = -1

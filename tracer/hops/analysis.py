@@ -104,13 +104,15 @@ class PacketPath:
     src_pod: str | None = None
     dst_pod: str | None = None
     extra_observations: list[dict[str, Any]] = field(default_factory=list)
+    policy: str | None = None     # the policy engine's full explanation (both directions)
 
     def to_json(self) -> dict[str, Any]:
         return {"hops": [h.to_json() for h in self.hops], "packet_id": self.packet_id,
                 "dropped_after": self.dropped_after, "expected_next": self.expected_next,
                 "last_seen": self.last_seen, "clock_offsets": self.clock_offsets, "verdict": self.verdict,
                 "explanation": self.explanation, "cni": self.cni, "flow_id": self.flow_id, "service": self.service,
-                "src_pod": self.src_pod, "dst_pod": self.dst_pod, "unplaced": self.extra_observations}
+                "src_pod": self.src_pod, "dst_pod": self.dst_pod, "unplaced": self.extra_observations,
+                "policy": self.policy}
 
 
 @dataclass
@@ -243,6 +245,7 @@ class HopAnalysis:
                 unplaced.append({"point": self.points[int(self._row_point[r])].name, "no": r + 1,
                                  "ts": int(self._ts[r]) / 1e9})
         prev_ts = None
+        prev_row = None
         rep = int(pk["rep"][pid])
         for h, hop in enumerate(hops):
             r = obs_for_hop.get(h)
@@ -252,7 +255,8 @@ class HopAnalysis:
                 delta = None if prev_ts is None else (ts - prev_ts) / 1000.0
                 prev_ts = ts
                 encap = D.WIRE_ENCAP.get(int(self._wire[r]))
-                nat = self._nat_note(r, rep)
+                nat = self._nat_note(r, prev_row)
+                prev_row = r
                 views.append(HopView(h + 1, p.name, hop.role, p.node or hop.node, True, r + 1, r, int(c["ts_ns"][r]),
                                      delta, encap, int(c["i_ttl"][r]), True, nat, p.inferred))
             else:
@@ -273,21 +277,23 @@ class HopAnalysis:
             cluster=self.facts.present)
         return PacketPath(pid, views, dropped, nxt, last, offsets, verdict if self.facts.present else None,
                           explanation, mode, fid, self._service_name(pid), self._pod_name(pid, "src"),
-                          self._pod_name(pid, "dst"), unplaced)
+                          self._pod_name(pid, "dst"), unplaced, vtext or None)
 
-    def _nat_note(self, row: int, rep: int) -> str | None:
+    def _nat_note(self, row: int, prev: int | None) -> str | None:
+        """What netfilter rewrote between the previous seen hop (``prev``) and this one, or None."""
         c = self._c
-        if row == rep:
+        if prev is None:
             return None
         notes = []
-        if c["i_dst"][row] != c["i_dst"][rep] or c["i_dport"][row] != c["i_dport"][rep]:
-            a = self._addr(int(c["i_ver"][row]), int(c["i_dst"][row]))
-            b = self._addr(int(c["i_ver"][rep]), int(c["i_dst"][rep]))
-            notes.append(f"destination {a}:{int(c['i_dport'][row])} (before DNAT to {b}:{int(c['i_dport'][rep])})")
-        if c["i_src"][row] != c["i_src"][rep] or c["i_sport"][row] != c["i_sport"][rep]:
-            a = self._addr(int(c["i_ver"][row]), int(c["i_src"][row]))
-            b = self._addr(int(c["i_ver"][rep]), int(c["i_src"][rep]))
-            notes.append(f"source {a}:{int(c['i_sport'][row])} (rewritten from {b}:{int(c['i_sport'][rep])})")
+        ver = int(c["i_ver"][row])
+        if c["i_dst"][row] != c["i_dst"][prev] or c["i_dport"][row] != c["i_dport"][prev]:
+            a = f"{self._addr(ver, int(c['i_dst'][prev]))}:{int(c['i_dport'][prev])}"
+            b = f"{self._addr(ver, int(c['i_dst'][row]))}:{int(c['i_dport'][row])}"
+            notes.append(f"destination {a} → {b}")
+        if c["i_src"][row] != c["i_src"][prev] or c["i_sport"][row] != c["i_sport"][prev]:
+            a = f"{self._addr(ver, int(c['i_src'][prev]))}:{int(c['i_sport'][prev])}"
+            b = f"{self._addr(ver, int(c['i_src'][row]))}:{int(c['i_sport'][row])}"
+            notes.append(f"source {a} → {b}")
         return "; ".join(notes) or None
 
     def _addr(self, ver: int, value: int) -> str:
@@ -500,11 +506,23 @@ def analyze(index: Any, cluster: Any = None, cni: str | None = None, *, window_n
     pk["src_pos"] = spos[rep]
     pk["dst_pos"] = dpos[rep]
     # Service: any observation addressed to (or answering from) a Service address.
-    service_names = sorted({s for s in topo.addr_service if s})
+    service_names = sorted({s for s in topo.addr_service if s} | set(facts.services))
     a._service_names = service_names
     svc_code_of_addr = np.array([service_names.index(s) if s else -1 for s in topo.addr_service] + [-1],
                                 dtype=np.int64)
     row_svc = np.maximum(svc_code_of_addr[dpos], svc_code_of_addr[spos])
+    # NodePort: a node's address on a Service's nodePort (before the DNAT on that node).
+    node_ports = {port: svc for (port, _), svc in
+                  ((k, sf.name) for sf in facts.services.values() for k in sf.node_ports)}
+    if node_ports and n:
+        by_port = np.full(65536, -1, dtype=np.int64)
+        for port, svc in node_ports.items():
+            if svc in service_names:
+                by_port[port] = service_names.index(svc)
+        to_node = addr_kind[dpos] == T.KIND_NODE
+        from_node = addr_kind[spos] == T.KIND_NODE
+        row_svc = np.maximum(row_svc, np.where(to_node, by_port[c["i_dport"].astype(np.int64)], -1))
+        row_svc = np.maximum(row_svc, np.where(from_node, by_port[c["i_sport"].astype(np.int64)], -1))
     by_packet = _Segments(packet_id, n_pk, order)      # rows of each packet (order is sorted by packet)
     pk["service"] = by_packet.reduce(np.maximum, row_svc, -1)
 
@@ -758,22 +776,14 @@ def _flow_verdicts(a: HopAnalysis, c: dict[str, np.ndarray], pk: dict[str, np.nd
         if key not in cache:
             src_ip, dst_ip = a._addr(ver, int(s)), a._addr(ver, int(d))
             port = dport if proto in ("TCP", "UDP", "SCTP") else None
-            targets = [dst_ip]
-            svc = a.facts.service_ips.get(dst_ip)
-            if svc and a.facts.services[svc].backends:
-                targets = sorted(a.facts.services[svc].backends)   # only the Service address was seen
             try:
-                results = [engine.check(src_ip, t, port, protocol=proto if proto != "ICMPv6" else "ICMP")
-                           for t in targets]
+                # A destination still addressed to a Service (no capture after the DNAT): the engine judges
+                # every backend on its target port, as Kubernetes does.
+                v = engine.check(src_ip, dst_ip, port, protocol=proto)
             except Exception as exc:  # noqa: BLE001 - an endpoint the engine cannot judge: say so, do not crash
                 cache[key] = ("unknown", f"cannot evaluate policy: {exc}", None)
             else:
-                verdicts = {r.verdict for r in results}
-                if len(verdicts) == 1:
-                    cache[key] = (results[0].verdict, results[0].explanation, results[0])
-                else:
-                    cache[key] = ("unknown", "backends of the Service disagree: "
-                                  + "; ".join(r.explanation for r in results), results[0])
+                cache[key] = (v.verdict, v.explanation, v)
         out.append(cache[key])
     del topo
     return out

@@ -63,8 +63,14 @@ def hint_for(next_role: str | None, mode: str | None, inner_len: int, next_side:
     return "; ".join(hints)
 
 
+def summary(verdict_text: str) -> str:
+    """The first line of the policy engine's explanation (the rest details each direction)."""
+    return (verdict_text or "").strip().splitlines()[0] if (verdict_text or "").strip() else ""
+
+
 def _verdict_join(*, verdict: str | None, verdict_text: str, verdict_obj: Any, cluster: bool, dropped: bool,
                   stop_side: str | None, hint: str, delivered: bool | None) -> str:
+    verdict_text = summary(verdict_text)
     if not cluster:
         if dropped:
             return ("no cluster state given (--cluster): cannot tell a policy drop from a datapath loss"
@@ -101,7 +107,8 @@ def packet_explanation(*, hops, views, alignment, dropped: bool, verdict: str | 
     parts.append(f"{mode}: seen at {len(seen)} of {captured} captured hops ({len(views)} in the model)")
     nat = [v for v in views if v.nat]
     if nat:
-        parts.append("address rewritten (kube-proxy NAT): " + "; ".join(f"at {v.point}: {v.nat}" for v in nat))
+        parts.append("rewritten by the node's netfilter (kube-proxy NAT) before "
+                     + "; before ".join(f"{v.point}: {v.nat}" for v in nat))
     stop_side = None
     hint = ""
     if dropped and alignment.next_expected >= 0:

@@ -82,7 +82,9 @@ class Hop:
     """One expected hop: on ``node`` (None when unknown), an interface of ``role``, pinned to ``iface`` if known.
 
     ``side`` is ``src`` for hops on the sending node and ``dst`` on the receiving node; ``encap`` names the
-    encapsulation the packet carries at this hop (``vxlan``, ``ipip``, ``udp``) or None.
+    encapsulation the packet carries at this hop (``vxlan``, ``ipip``, ``udp``) or None. ``observable`` is False
+    for a hop a capture there would not show: a bridge forwarding between two of its ports (``tcpdump -i cni0``
+    sees only what the bridge delivers to or sends from the host), so not seeing it there proves nothing.
     """
 
     node: str | None
@@ -90,6 +92,7 @@ class Hop:
     iface: str | None = None
     side: str = "src"
     encap: str | None = None
+    observable: bool = True
 
 
 def expected_path(mode: str, src_node: str | None, dst_node: str | None, *, src_is_pod: bool = True,
@@ -120,7 +123,9 @@ def expected_path(mode: str, src_node: str | None, dst_node: str | None, *, src_
             head = pod_half(src_node, src_iface, "src")
             tail = pod_half(dst_node, dst_iface, "dst")
             if not calico:
-                tail = tail[1:]   # one bridge: veth → cni0 → veth
+                # One bridge, veth → cni0 → veth, forwarded between ports: invisible on cni0 itself.
+                head[-1] = Hop(src_node, R.BRIDGE, None, "src", None, observable=False)
+                tail = tail[1:]
             return head + tail
         if src_is_pod:
             return pod_half(src_node, src_iface, "src")

@@ -53,6 +53,8 @@ def format_path(path: Any) -> str:
     if path.verdict:
         lines.append(f"verdict: {inert(path.verdict)}")
     lines.append(inert(path.explanation))
+    if getattr(path, "policy", None):
+        lines += ["policy:"] + ["  " + inert(line) for line in path.policy.splitlines()]
     return "\n".join(lines)
 
 
