@@ -306,6 +306,27 @@ class LiveCapture:
             return self.segments[-1] if self.segments else None
         return publish(self.segments, self.write_path)
 
+    def abort(self) -> None:
+        """Close without publishing (the capture never started): the spool is removed, ``write_path`` untouched."""
+        if self._closed:
+            return
+        self._closed = True
+        for f in [self._file, *self._split]:
+            if f is not None:
+                f.close(sync=False)
+        self._file = None
+        for r in self.rings:
+            r.close()
+        for path in self.segments:
+            _unlink(path)
+
+
+def _unlink(path: str) -> None:
+    try:
+        os.unlink(path)
+    except OSError:
+        pass
+
 
 def split_name(point: CapturePoint) -> str:
     """The per-point file name the capture core reads as a point: ``NODE__IFACE.pcapng``."""

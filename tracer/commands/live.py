@@ -82,8 +82,14 @@ def choose_points(args: argparse.Namespace) -> tuple[list, str | None]:
     return [CapturePoint(l.name, node, args.netns) for l in links], note
 
 
-def _drop_privileges(user: str, spool_dir: str) -> None:
+def _drop_privileges(user: str, cap, publish_dir: str | None) -> None:
+    """Become ``user`` once the capture sockets are open (they keep working: capabilities are checked at open).
+
+    The spool files we created are handed to the user so rotation and the final rename still work; the --write
+    directory must already be writable by the user (we never change the permissions of a directory we did not
+    make)."""
     import pwd
+    import stat
 
     from tracer.errors import TracerError
 
@@ -91,7 +97,15 @@ def _drop_privileges(user: str, spool_dir: str) -> None:
         pw = pwd.getpwnam(user)
     except KeyError:
         raise TracerError(f"no such user {user!r} for --user") from None
-    os.chown(spool_dir, pw.pw_uid, pw.pw_gid)
+    if publish_dir is not None:
+        st = os.stat(publish_dir)
+        writable = ((st.st_uid == pw.pw_uid and st.st_mode & stat.S_IWUSR)
+                    or (st.st_gid == pw.pw_gid and st.st_mode & stat.S_IWGRP) or st.st_mode & stat.S_IWOTH)
+        if not writable:
+            raise TracerError(f"--user {user}: {publish_dir} is not writable by {user}, so the capture could not be "
+                              "saved there; choose a directory it can write")
+    for path in cap.segments:
+        os.chown(path, pw.pw_uid, pw.pw_gid)
     os.setgroups([])
     os.setgid(pw.pw_gid)
     os.setuid(pw.pw_uid)
@@ -121,10 +135,17 @@ def run(args: argparse.Namespace) -> int:
     cap = LiveCapture(points, spool=spool, bpf=args.filter, write_path=args.write,
                       ring_bytes=args.ring_mb * 1_000_000 if args.ring_mb else None,
                       buffer_bytes=args.buffer_mb << 20)
+    started = False
     try:
         cap.open()
         if args.user:
-            _drop_privileges(args.user, spool_dir)
+            if tmpdir:
+                import pwd
+
+                pw = pwd.getpwnam(args.user) if args.user in {p.pw_name for p in pwd.getpwall()} else None
+                if pw:
+                    os.chown(tmpdir, pw.pw_uid, pw.pw_gid)   # our own temporary directory
+            _drop_privileges(args.user, cap, None if tmpdir else spool_dir)
         if note:
             print(f"tracer: {note}", file=sys.stderr)
         print(f"tracer: spooling to {cap.segments[0]}"
@@ -137,6 +158,7 @@ def run(args: argparse.Namespace) -> int:
         old = {s: signal.signal(s, on_signal) for s in (signal.SIGINT, signal.SIGTERM)}
         worker = threading.Thread(target=_capture, args=(cap, stop, args), name="tracer-live", daemon=True)
         worker.start()
+        started = True
         try:
             if args.quiet:
                 while worker.is_alive():
@@ -164,7 +186,10 @@ def run(args: argparse.Namespace) -> int:
             raise cap.error
         return 0
     finally:
-        cap.close()
+        if started:
+            cap.close()
+        else:
+            cap.abort()
         if tmpdir:
             shutil.rmtree(tmpdir, ignore_errors=True)
 
