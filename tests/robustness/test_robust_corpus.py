@@ -9,6 +9,7 @@ tails, broken pcapng sections) it must still answer with rows or exactly one err
 from __future__ import annotations
 
 import gzip
+import importlib.util
 import json
 import random
 import re
@@ -17,9 +18,10 @@ from pathlib import Path
 import pytest
 
 from .capwalk import walk
-from .runner import need_command, run_cli
+from .runner import Hang, need_command, record_figure, run_cli, time_bound
 
-RANDOM_CUTS = 5  # per file, on top of every boundary
+RANDOM_CUTS = 4  # per file, on top of the boundaries
+CLI_BOUNDARIES = 12  # boundaries per file run through the CLI (in-process, ~20 ms each); the loader takes all
 SEED = 20261126
 
 
@@ -47,14 +49,38 @@ def counts_are_defined(name: str, kind: str) -> bool:
     return not name.startswith("corrupt-") or kind.endswith("pcap")
 
 
-def cuts_for(data: bytes, boundaries: list[int], rng: random.Random) -> list[int]:
-    cuts = {0, len(data), *boundaries}
+def cuts_for(data: bytes, boundaries: list[int], rng: random.Random, *, cap: int | None = None) -> list[int]:
+    """Cut offsets: the ends, a few offsets inside the first headers, random offsets, and the boundaries
+    (all of them, or ``cap`` of them evenly spread, always including the first and last three)."""
+    cuts = {0, len(data)}
+    if cap is None or len(boundaries) <= cap:
+        cuts.update(boundaries)
+    else:
+        step = (len(boundaries) - 1) / (cap - 1)
+        cuts.update(boundaries[round(k * step)] for k in range(cap))
+        cuts.update(boundaries[:3] + boundaries[-3:])
     # A few cuts inside headers, where a reader is most tempted to trust a half-read length.
-    for b in boundaries[:3]:
-        cuts.update(c for c in (b + 1, b + 8, b + 15) if c < len(data))
+    for b in boundaries[:2]:
+        cuts.update(c for c in (b + 1, b + 8) if c < len(data))
     if len(data) > 1:
         cuts.update(rng.randrange(1, len(data)) for _ in range(RANDOM_CUTS))
     return sorted(cuts)
+
+
+def truncations(public: Path, tmp_path: Path, *, cap: int | None):
+    """Yield (name, walk, cut, path of the cut file) for every public capture and every chosen cut."""
+    rng = random.Random(SEED)
+    for path in corpus_files(public):
+        name = str(path.relative_to(public))
+        w = walk(path.read_bytes())
+        gz = w.kind.startswith("gzip+")
+        target = tmp_path / path.name
+        for cut in cuts_for(w.data, w.boundaries, rng, cap=cap):
+            piece = w.data[:cut]
+            # A gzip file is cut inside its decompressed content and compressed again, so the gzip reader sees
+            # a well-formed stream around a truncated capture (cuts in the raw stream are tested separately).
+            target.write_bytes(gzip.compress(piece, mtime=0) if gz else piece)
+            yield name, w, cut, target
 
 
 def jsonl_rows(out: str) -> list[dict]:
@@ -102,36 +128,73 @@ def test_show_every_public_capture(public_captures: Path, capsys: pytest.Capture
 
 
 def test_show_truncations(public_captures: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    """Each file cut at every boundary and at random offsets: exactly the complete packets before the cut."""
+    """`tracer show` on each file cut at boundaries and random offsets: exactly the complete packets before the cut.
+
+    Up to ``CLI_BOUNDARIES`` boundaries per file go through the CLI (the loader test below takes every one).
+    """
     need_command("show")
-    rng = random.Random(SEED)
     problems: list[str] = []
     tried = 0
-    for path in corpus_files(public_captures):
-        name = str(path.relative_to(public_captures))
-        raw = path.read_bytes()
-        w = walk(raw)
-        gz = w.kind.startswith("gzip+")
-        target = tmp_path / (path.name if not gz else path.name)
-        for cut in cuts_for(w.data, w.boundaries, rng):
-            piece = w.data[:cut]
-            # A gzip file is cut inside its decompressed content and compressed again, so the gzip reader sees
-            # a well-formed stream around a truncated capture (the raw-stream cuts are tested separately).
-            target.write_bytes(gzip.compress(piece, mtime=0) if gz else piece)
-            result = run_cli(["show", "--format", "jsonl", str(target)], capsys)
-            tried += 1
-            if why := result.problem():
-                problems.append(f"{name} cut at {cut}: {why}")
-                continue
-            if cut <= w.valid_until and counts_are_defined(name, w.kind):
-                expected = w.packets_before(cut)
-                got = len(jsonl_rows(result.out)) if result.code == 0 else 0
-                if expected and result.code != 0:
-                    problems.append(f"{name} cut at {cut}: exit {result.code}, but {expected} packets precede it")
-                elif got != expected:
-                    problems.append(f"{name} cut at {cut}: {got} rows, expected {expected}")
-    _record("truncations_tried", tried)
-    assert tried > 1000
+    for name, w, cut, target in truncations(public_captures, tmp_path, cap=CLI_BOUNDARIES):
+        result = run_cli(["show", "--format", "jsonl", str(target)], capsys)
+        tried += 1
+        if why := result.problem():
+            problems.append(f"{name} cut at {cut}: {why}")
+            continue
+        if cut <= w.valid_until and counts_are_defined(name, w.kind):
+            expected = w.packets_before(cut)
+            got = len(jsonl_rows(result.out)) if result.code == 0 else 0
+            if expected and result.code != 0:
+                problems.append(f"{name} cut at {cut}: exit {result.code}, but {expected} packets precede it")
+            elif got != expected:
+                problems.append(f"{name} cut at {cut}: {got} rows, expected {expected}")
+    record_figure("cli_truncations_tried", tried)
+    assert tried > 500
+    assert not problems, f"{len(problems)} of {tried} truncations fail:\n" + "\n".join(problems[:40])
+
+
+def test_tui_loader_truncations(public_captures: Path, tmp_path: Path) -> None:
+    """The TUI's loading path (IndexBuilder in batches, then painting rows) on every boundary cut.
+
+    Same expectations as ``tracer show``: the complete packets before the cut, or a one-line TracerError.
+    """
+    if importlib.util.find_spec("tracer.ui.app") is None:
+        pytest.skip("tracer.ui.app is not written yet")
+    from tracer.capture.index import IndexBuilder
+    from tracer.errors import TracerError
+    from tracer.ui.app import FIRST_BATCH, _iter_progress
+    from tracer.ui.session import Session
+
+    problems: list[str] = []
+    tried = 0
+    for name, w, cut, target in truncations(public_captures, tmp_path, cap=None):
+        tried += 1
+        try:
+            with time_bound(20):
+                builder = IndexBuilder([str(target)], vxlan_ports=(4789, 8472))
+                for _ in _iter_progress(builder, FIRST_BATCH):
+                    pass
+                index = builder.finish()
+                session = Session(paths=[str(target)])
+                session.index, session.count = index, len(index)
+                # Paint the rows a user sees first and the ones next to the cut (where damage would show);
+                # every row of every cut would be quadratic in the file's packets.
+                for pos in {*range(min(3, len(index))), *range(max(0, len(index) - 3), len(index))}:
+                    session.cells(pos)
+            got: int | None = len(index)
+        except TracerError as exc:
+            if "\n" in str(exc).strip():
+                problems.append(f"{name} cut at {cut}: error is not one line: {exc!r}")
+            got = None
+        except (Exception, Hang) as exc:  # noqa: BLE001 - collected, reported below
+            problems.append(f"{name} cut at {cut}: {type(exc).__name__}: {exc}")
+            continue
+        if cut <= w.valid_until and counts_are_defined(name, w.kind):
+            expected = w.packets_before(cut)
+            if (got or 0) != expected:
+                problems.append(f"{name} cut at {cut}: loader gave {got}, expected {expected}")
+    record_figure("truncations_tried", tried)
+    assert tried > 3000
     assert not problems, f"{len(problems)} of {tried} truncations fail:\n" + "\n".join(problems[:40])
 
 
@@ -212,13 +275,3 @@ def test_flows_every_public_capture(public_captures: Path, capsys: pytest.Captur
         if why := result.problem():
             problems.append(f"{path.name}: {why}")
     assert not problems, "\n".join(problems)
-
-
-def _record(key: str, value: int) -> None:
-    """Leave a figure for SECURITY.md (scripts/robustness_figures.py collects them)."""
-    import os
-
-    out = os.environ.get("TRACER_ROBUST_FIGURES")
-    if out:
-        with open(out, "a", encoding="utf-8") as fh:
-            fh.write(json.dumps({key: value}) + "\n")
