@@ -273,18 +273,23 @@ def test_lab_capture_writes_points_merged_and_cluster(lab, tmp_path) -> None:
     assert [f["label"] for f in flows if not f["ok"]] == ["http python/tomcat->linux/tomcat (denied)"]
 
 
-def test_user_drops_privileges_after_opening(tmp_path) -> None:
+def test_user_drops_privileges_after_opening() -> None:
     """--user: the capture runs as that user once the socket is open, and the file still gets written."""
-    d = tmp_path / "out"
-    d.mkdir()
-    d.chmod(0o777)
-    out = d / "u.pcapng"
-    proc = subprocess.Popen(_live("-i", "lo", "--user", "nobody", "--quiet", "--write", str(out), "--duration", "1.5"),
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    _wait_for(str(out) + ".part")
-    with open(f"/proc/{proc.pid}/status") as f:
-        uids = next(line for line in f if line.startswith("Uid:")).split()[1:]
-    _, stderr = proc.communicate(timeout=30)
-    assert proc.returncode == 0, stderr
-    assert set(uids) == {"65534"}
-    assert out.exists() and out.stat().st_uid == 65534
+    import tempfile
+    from pathlib import Path
+
+    d = Path(tempfile.mkdtemp(prefix="tracer-test-user-", dir="/tmp"))   # reachable by nobody, unlike tmp_path
+    try:
+        d.chmod(0o777)
+        out = d / "u.pcapng"
+        proc = subprocess.Popen(_live("-i", "lo", "--user", "nobody", "--quiet", "--write", str(out), "--duration",
+                                      "1.5"), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        _wait_for(str(out) + ".part")
+        with open(f"/proc/{proc.pid}/status") as f:
+            uids = next(line for line in f if line.startswith("Uid:")).split()[1:]
+        _, stderr = proc.communicate(timeout=30)
+        assert proc.returncode == 0, stderr
+        assert set(uids) == {"65534"}
+        assert out.exists() and out.stat().st_uid == 65534
+    finally:
+        shutil.rmtree(d, ignore_errors=True)

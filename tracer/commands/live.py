@@ -89,7 +89,6 @@ def _drop_privileges(user: str, cap, publish_dir: str | None) -> None:
     directory must already be writable by the user (we never change the permissions of a directory we did not
     make)."""
     import pwd
-    import stat
 
     from tracer.errors import TracerError
 
@@ -97,18 +96,29 @@ def _drop_privileges(user: str, cap, publish_dir: str | None) -> None:
         pw = pwd.getpwnam(user)
     except KeyError:
         raise TracerError(f"no such user {user!r} for --user") from None
-    if publish_dir is not None:
-        st = os.stat(publish_dir)
-        writable = ((st.st_uid == pw.pw_uid and st.st_mode & stat.S_IWUSR)
-                    or (st.st_gid == pw.pw_gid and st.st_mode & stat.S_IWGRP) or st.st_mode & stat.S_IWOTH)
-        if not writable:
-            raise TracerError(f"--user {user}: {publish_dir} is not writable by {user}, so the capture could not be "
-                              "saved there; choose a directory it can write")
+    if publish_dir is not None and not _can_write_as(pw, publish_dir):
+        raise TracerError(f"--user {user}: {publish_dir} is not writable by {user}, so the capture could not be "
+                          "saved there; choose a directory it can write")
     for path in cap.segments:
         os.chown(path, pw.pw_uid, pw.pw_gid)
     os.setgroups([])
     os.setgid(pw.pw_gid)
     os.setuid(pw.pw_uid)
+
+
+def _can_write_as(pw, directory: str) -> bool:
+    """Whether ``pw``'s user can create and rename files in ``directory`` (asked in a child that becomes it)."""
+    pid = os.fork()
+    if pid == 0:   # the child: become the user and ask the kernel
+        try:
+            os.setgroups([])
+            os.setgid(pw.pw_gid)
+            os.setuid(pw.pw_uid)
+            os._exit(0 if os.access(directory, os.W_OK | os.X_OK) else 1)
+        except BaseException:   # noqa: BLE001 - a child must never return into the parent's code
+            os._exit(1)
+    _, status = os.waitpid(pid, 0)
+    return os.waitstatus_to_exitcode(status) == 0
 
 
 def run(args: argparse.Namespace) -> int:
