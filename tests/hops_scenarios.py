@@ -183,3 +183,34 @@ def icmp_ping(sc: Scenario, packet, a: Pod, b: Pod, count: int = 3, ident: int =
     for seq in range(1, count + 1):
         packet(sc, a, b, ICMP(type=8, id=ident, seq=seq) / b"ping-payload", ipid=300 + seq)
         packet(sc, b, a, ICMP(type=0, id=ident, seq=seq) / b"ping-payload", ipid=700 + seq)
+
+
+def write_cluster(path: Path, pods: list[Pod], *, policies: list[dict] | None = None,
+                  services: list[dict] | None = None, node_annotations: dict | None = None) -> str:
+    """A ``kubectl get … -o yaml`` style List: namespace default, the scenario's two nodes, the pods."""
+    import yaml
+
+    items: list[dict] = [{"apiVersion": "v1", "kind": "Namespace",
+                          "metadata": {"name": "default", "labels": {"kubernetes.io/metadata.name": "default"}}}]
+    for k, node in enumerate(("node1", "node2"), start=1):
+        cidr = sorted({".".join(p.ip.split(".")[:3]) + ".0/24" for p in pods if p.node == node})
+        items.append({"apiVersion": "v1", "kind": "Node",
+                      "metadata": {"name": node, "annotations": dict(node_annotations or {})},
+                      "spec": {"podCIDR": cidr[0] if cidr else f"10.250.{k}.0/24"},
+                      "status": {"addresses": [{"type": "InternalIP", "address": NODE_IP[node]}]}})
+    for p in pods:
+        items.append({"apiVersion": "v1", "kind": "Pod",
+                      "metadata": {"name": p.name, "namespace": "default", "labels": {"app": p.name}},
+                      "spec": {"nodeName": p.node, "containers": [{"name": "c", "image": "x"}]},
+                      "status": {"phase": "Running", "podIP": p.ip, "podIPs": [{"ip": p.ip}]}})
+    items += policies or []
+    items += services or []
+    path.write_text(yaml.safe_dump({"apiVersion": "v1", "kind": "List", "items": items}))
+    return str(path)
+
+
+def deny_ingress_policy(app: str) -> dict:
+    """A NetworkPolicy isolating ``app=<app>`` for ingress with no rule: every new connection to it is denied."""
+    return {"apiVersion": "networking.k8s.io/v1", "kind": "NetworkPolicy",
+            "metadata": {"name": f"deny-{app}", "namespace": "default"},
+            "spec": {"podSelector": {"matchLabels": {"app": app}}, "policyTypes": ["Ingress"]}}

@@ -652,13 +652,15 @@ def analyze(index: Any, cluster: Any = None, cni: str | None = None, *, window_n
     # 6. Drops: a later captured hop that was capturing at the time and did not see the packet.
     pk_last_ts = by_packet.reduce(np.maximum, ts, 0)
     next_pt = combo_next_point[combo] if n_pk else np.empty(0, dtype=np.int64)
-    # A point is taken to capture from its first packet until the last packet seen on any point of its node
-    # (captures are started and stopped together; a quiet veth is still listening) minus a margin: a packet at
-    # the very end may just have been cut off by the capture stopping.
-    first_ns = np.array([p.first_ns for p in points] + [0], dtype=np.int64)
+    # A point is taken to capture from the first until the last packet seen on any point of its node (captures
+    # are started and stopped together; a quiet veth is still listening), minus a margin at the end: a packet
+    # there may just have been cut off by the capture stopping.
+    node_first: dict[str | None, int] = {}
     node_last: dict[str | None, int] = {}
     for p in points:
+        node_first[p.node] = min(node_first.get(p.node, p.first_ns), p.first_ns)
         node_last[p.node] = max(node_last.get(p.node, 0), p.last_ns)
+    first_ns = np.array([node_first[p.node] for p in points] + [0], dtype=np.int64)
     last_ns = np.array([node_last[p.node] for p in points] + [0], dtype=np.int64)
     if len(topo.nodes) and a.clocks.offsets_ns:
         offs = np.array([a.clocks.offsets_ns.get(p.node, 0) if p.node else 0 for p in points] + [0], dtype=np.int64)

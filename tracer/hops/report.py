@@ -69,3 +69,40 @@ def format_flows(flows: list[Any]) -> str:
                      inert(f.dropped_after), inert(f.explanation)])
     return "\n".join(_table(["flow", "proto", "tuple", "src pod", "dst pod", "pkts", "verdict", "dropped after",
                              "explanation"], rows))
+
+
+_OBSERVED = {"delivered": "→", "dropped": "✗", "seen": "?", "not observed": "·"}
+
+
+def format_reach(matrix: Any) -> str:
+    """The matrix (row = from, column = to; cell = policy + observed mark, ``!`` on a mismatch), then the
+    mismatches with their explanations."""
+    if not matrix.pods:
+        return "no pods in the cluster state"
+    names = [inert(p) for p in matrix.pods]
+    width = max(8, *(len(n) for n in names))
+    lines = ["policy  · observed: → delivered  ✗ dropped  ? seen (delivery unknown)  · not observed  ! mismatch",
+             f"pairs with no observed flow are judged on {inert(matrix.probe)}", ""]
+    cell_w = 9
+    lines.append(" " * (width + 2) + "  ".join(f"{i + 1:<{cell_w}}" for i in range(len(names))))
+    for i, src in enumerate(matrix.pods):
+        cells = []
+        for dst in matrix.pods:
+            c = matrix.cell(src, dst)
+            if c is None:
+                cells.append(f"{'':<{cell_w}}")
+                continue
+            text = f"{c.policy} {_OBSERVED.get(c.observed, '?')}" + (" !" if c.mismatch else "")
+            cells.append(f"{text:<{cell_w}}")
+        lines.append(f"{names[i]:<{width}}  " + "  ".join(cells).rstrip() + f"   ({i + 1})")
+    mism = matrix.mismatches
+    lines.append("")
+    lines.append(f"{len(mism)} mismatch{'es' if len(mism) != 1 else ''}" + (":" if mism else ""))
+    for c in mism:
+        lines.append(f"  {inert(c.src)} → {inert(c.dst)}: {inert(c.mismatch)}")
+        for line in c.explanation.splitlines()[:4]:
+            lines.append(f"    {inert(line)}")
+    if matrix.other_flows:
+        lines.append(f"{matrix.other_flows} flow(s) with a node or external end are not in the matrix "
+                     "(see tracer flows)")
+    return "\n".join(lines)
