@@ -24,7 +24,10 @@ from scapy.utils import wrpcap
 
 from tracer.capture.filter import compile_filter, field_names
 from tracer.decode.addr6 import Addr6Table
-from tracer.decode.fields import decode_frames
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from tracer.decode.fields import decode_frames, empty_columns
 from tracer.errors import FilterError
 
 TSHARK = shutil.which("tshark")
@@ -50,6 +53,22 @@ class FrameIndex:
         self.cols["origlen"] = np.array(wirelens if wirelens else caplens, np.uint32)
         self.cols["ts_ns"] = np.arange(len(frames), dtype=np.int64) * 1_000_000_000 + 1_700_000_000 * 10**9
         self.cols["offset"] = offsets
+
+    def __len__(self) -> int:
+        return len(self.cols["caplen"])
+
+    def __getitem__(self, name: str) -> np.ndarray:
+        return self.cols[name]
+
+
+class ColumnIndex:
+    """An index given column by column (the rest as decode_frames leaves undecodable frames)."""
+
+    def __init__(self, n: int, **cols) -> None:
+        self.cols = empty_columns(n)
+        self.cols.update(caplen=np.full(n, 60, np.uint32), origlen=np.full(n, 60, np.uint32),
+                         ts_ns=np.arange(n, dtype=np.int64))
+        self.cols.update({k: np.asarray(v, self.cols[k].dtype if k in self.cols else None) for k, v in cols.items()})
 
     def __len__(self) -> int:
         return len(self.cols["caplen"])
@@ -244,6 +263,40 @@ def test_ipv6_without_table_uses_contract_addr():
         assert rows(ContractOnly(), expr) == rows(full, expr), expr
     assert rows(full, "ipv6.addr == fd00::/8") == [0]
     assert rows(full, "ipv6.addr != fd00::1") == [1]
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(st.tuples(st.integers(0, 65535), st.integers(0, 65535)), min_size=1, max_size=40),
+       st.lists(st.one_of(st.integers(0, 65535), st.tuples(st.integers(0, 65535), st.integers(0, 65535))),
+                min_size=1, max_size=12))
+def test_set_membership_equals_or_of_equalities(ports, members):
+    """``tcp.port in {…}`` (numbers and ranges, overlapping or not) keeps exactly the rows a per-row check keeps."""
+    n = len(ports)
+    index = ColumnIndex(n, o_ver=[4] * n, i_ver=[4] * n, o_proto=[6] * n, i_proto=[6] * n,
+                        o_sport=[p[0] for p in ports], i_sport=[p[0] for p in ports],
+                        o_dport=[p[1] for p in ports], i_dport=[p[1] for p in ports])
+    text = ", ".join(f"{m[0]}..{m[1]}" if isinstance(m, tuple) else str(m) for m in members)
+
+    def inside(v):
+        return any((min(m) <= v <= max(m)) if isinstance(m, tuple) else v == m for m in members)
+    want = [k for k, (a, b) in enumerate(ports) if inside(a) or inside(b)]
+    assert rows(index, f"tcp.port in {{{text}}}") == want
+    assert rows(index, f"tcp.port not in {{{text}}}") == [k for k in range(n) if k not in want]
+    assert rows(index, " or ".join(f"tcp.port == {m}" for m in members if not isinstance(m, tuple)) or "frame") \
+        == rows(index, "tcp.port in {" + (", ".join(str(m) for m in members if not isinstance(m, tuple))
+                                          or "0..65535") + "}")
+
+
+def test_hostile_filters_fail_cleanly_or_run_flat():
+    """Deep parentheses are a FilterError; long or-chains, long not-chains and huge sets evaluate without recursion."""
+    index = ColumnIndex(4, o_ver=[4] * 4, i_ver=[4] * 4, o_proto=[6] * 4, i_proto=[6] * 4, o_dport=[1, 2, 3, 4],
+                        i_dport=[1, 2, 3, 4])
+    with pytest.raises(FilterError) as err:
+        compile_filter("(" * 5000 + "tcp" + ")" * 5000)
+    assert "nest deeper" in str(err.value) and err.value.position == 100
+    assert rows(index, " or ".join(f"tcp.dstport == {p}" for p in range(3, 30000))) == [2, 3]
+    assert rows(index, "!" * 10001 + "tcp") == []
+    assert rows(index, "tcp.port in {" + " ".join(map(str, range(2, 60000, 2))) + "}") == [1, 3]
 
 
 # ---------------------------------------------------------------- errors

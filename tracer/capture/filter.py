@@ -44,6 +44,7 @@ import numpy as np
 from tracer.errors import FilterError
 
 FieldResolver = Callable[[Any, str, Any], np.ndarray]
+MAX_NESTING = 100  # parenthesised levels; deeper input is hostile, not a filter someone typed
 
 # Column bits and codes from the index contract (docs/CONTRACTS.md); repeated here as plain numbers so the filter
 # needs nothing from the decoder at import time.
@@ -387,27 +388,6 @@ def _parse_addr(field: _Field, text: str, pos: int) -> ipaddress.IPv4Network | i
     return net
 
 
-# ---------------------------------------------------------------- comparisons (vectorised)
-def _compare(ctx: _Ctx, field: _Field, values: np.ndarray, op: str, lit: _Value) -> np.ndarray:
-    """``values OP lit`` for every row of one occurrence."""
-    if lit.kind == "net4":
-        net: ipaddress.IPv4Network = lit.a
-        lo, hi = int(net.network_address), int(net.broadcast_address)
-        lit = _Value("range", lo, hi, lit.pos) if lo != hi else _Value("int", lo, pos=lit.pos)
-    if lit.kind == "net6":
-        eq = np.isin(values, ctx.addr6_matching(lit.a))
-        return eq if op in ("==", "===") else ~eq
-    if lit.kind == "range":
-        eq = (values >= lit.a) & (values <= lit.b)
-        return eq if op in ("==", "===") else ~eq
-    v = lit.a
-    if op in ("==", "==="):
-        return values == v
-    if op in ("!=", "!=="):
-        return values != v
-    return {"<": np.less, "<=": np.less_equal, ">": np.greater, ">=": np.greater_equal}[op](values, v)
-
-
 def _check_op(field: _Field, op: str, lits: Sequence[_Value], optok: _Tok) -> None:
     """Reject at compile time what a field's values cannot do (so a bad filter fails before any work)."""
     pos = optok.pos
@@ -422,11 +402,60 @@ def _check_op(field: _Field, op: str, lits: Sequence[_Value], optok: _Tok) -> No
             raise FilterError(f"encap supports only == and != (column {pos + 1})", pos)
 
 
+def _order_value(lit: _Value) -> int:
+    """The number an ordering compares with: the literal, or a single IPv4 address as an integer."""
+    return int(lit.a.network_address) if lit.kind == "net4" else int(lit.a)
+
+
+# ---------------------------------------------------------------- comparisons (vectorised)
+def _membership(ctx: _Ctx, lits: Sequence[_Value]) -> Callable[[np.ndarray], np.ndarray]:
+    """``values ∈ lits`` for a whole column: one ``np.isin`` over IPv6 ids, or one sorted-interval lookup.
+
+    Numbers, ranges and IPv4 CIDR blocks all become closed intervals; they are merged and searched with
+    ``np.searchsorted``, so ``tcp.port in {…}`` with thousands of values still costs one pass over the column.
+    """
+    nets6 = [lit for lit in lits if lit.kind == "net6"]
+    if nets6:
+        ids = np.unique(np.concatenate([ctx.addr6_matching(lit.a) for lit in nets6]))
+        return lambda values: np.isin(values, ids)
+    spans = []
+    for lit in lits:
+        if lit.kind == "net4":
+            spans.append((int(lit.a.network_address), int(lit.a.broadcast_address)))
+        elif lit.kind == "range":
+            spans.append((min(lit.a, lit.b), max(lit.a, lit.b)))
+        else:
+            spans.append((lit.a, lit.a))
+    spans.sort()
+    merged = [list(spans[0])]
+    for lo, hi in spans[1:]:
+        if lo <= merged[-1][1] + 1:
+            merged[-1][1] = max(merged[-1][1], hi)
+        else:
+            merged.append([lo, hi])
+    if len(merged) == 1:
+        lo, hi = merged[0]
+        return (lambda values: values == lo) if lo == hi else (lambda values: (values >= lo) & (values <= hi))
+    los = np.array([m[0] for m in merged], np.int64)
+    his = np.array([m[1] for m in merged], np.int64)
+
+    def inside(values: np.ndarray) -> np.ndarray:
+        k = np.searchsorted(los, values, side="right") - 1
+        return (k >= 0) & (values <= his[np.maximum(k, 0)])
+    return inside
+
+
+_ORDER = {"<": np.less, "<=": np.less_equal, ">": np.greater, ">=": np.greater_equal}
+
+
 # ---------------------------------------------------------------- the compiled tree
 Node = Callable[[_Ctx], np.ndarray]
 
 
 def _test_builtin(field: _Field, pin: str | None, op: str | None, lits: Sequence[_Value], pos: int) -> Node:
+    """Wireshark 4 semantics over a field's occurrences: ``==``/``in``/orderings hold when ANY present occurrence
+    matches; ``!=`` (all_ne) when the field is present and NO occurrence equals; ``===`` (all_eq) when present
+    and every present occurrence equals; ``!==`` (any_ne) when some present occurrence differs."""
     def run(ctx: _Ctx) -> np.ndarray:
         occs = field.occ(ctx, pin)
         present = ctx.none()
@@ -434,12 +463,15 @@ def _test_builtin(field: _Field, pin: str | None, op: str | None, lits: Sequence
             present |= p
         if op is None:
             return present
-        # "!=" is "present and no occurrence equals" (Wireshark's all_ne); "in" is "any occurrence in the set".
-        base = {"!=": "==", "===": "!=="}.get(op, op)
+        if op in _ORDER:
+            order, bound = _ORDER[op], _order_value(lits[0])
+            test = lambda values: order(values, bound)  # noqa: E731
+        else:
+            test = _membership(ctx, lits)
         hit = ctx.none()
-        for lit in lits:
-            for p, vals in occs:
-                hit |= p & _compare(ctx, field, vals, base, lit)
+        for p, vals in occs:
+            same = test(vals)
+            hit |= p & (~same if op in ("===", "!==") else same)
         return present & ~hit if op in ("!=", "===") else hit
     return run
 
@@ -465,6 +497,7 @@ class _Parser:
         self.expr = expr
         self.toks = _tokens(expr)
         self.i = 0
+        self.depth = 0
         self.extra = extra
 
     @property
@@ -492,36 +525,52 @@ class _Parser:
         return node
 
     def or_(self) -> Node:
-        node = self.and_()
+        parts, xors = [self.and_()], []
         while self.tok.low in ("or", "||", "xor", "^^"):
-            xor = self.take().low in ("xor", "^^")
-            left, right = node, self.and_()
-            if xor:
-                node = lambda ctx, a=left, b=right: a(ctx) ^ b(ctx)  # noqa: E731
-            else:
-                node = lambda ctx, a=left, b=right: a(ctx) | b(ctx)  # noqa: E731
-        return node
+            xors.append(self.take().low in ("xor", "^^"))
+            parts.append(self.and_())
+        if len(parts) == 1:
+            return parts[0]
+
+        def run(ctx: _Ctx) -> np.ndarray:  # a loop, not nested closures: 10,000 "or"s must not recurse
+            out = parts[0](ctx)
+            for xor, part in zip(xors, parts[1:]):
+                out = out ^ part(ctx) if xor else out | part(ctx)
+            return out
+        return run
 
     def and_(self) -> Node:
-        node = self.not_()
+        parts = [self.not_()]
         while self.tok.low in ("and", "&&"):
             self.take()
-            left, right = node, self.not_()
-            node = lambda ctx, a=left, b=right: a(ctx) & b(ctx)  # noqa: E731
-        return node
+            parts.append(self.not_())
+        if len(parts) == 1:
+            return parts[0]
+
+        def run(ctx: _Ctx) -> np.ndarray:
+            out = parts[0](ctx)
+            for part in parts[1:]:
+                out = out & part(ctx)
+            return out
+        return run
 
     def not_(self) -> Node:
-        if self.tok.low in ("not", "!"):
+        flips = 0
+        while self.tok.low in ("not", "!"):
             self.take()
-            inner = self.not_()
-            return lambda ctx: ~inner(ctx)
-        return self.primary()
+            flips += 1
+        inner = self.primary()
+        return (lambda ctx: ~inner(ctx)) if flips % 2 else inner
 
     def primary(self) -> Node:
         tok = self.tok
         if tok.text == "(" and tok.kind == "op":
+            self.depth += 1
+            if self.depth > MAX_NESTING:  # parentheses recurse in the parser: bound them (issue 7)
+                raise FilterError(f"parentheses nest deeper than {MAX_NESTING} at column {tok.pos + 1}", tok.pos)
             self.take()
             node = self.or_()
+            self.depth -= 1
             if self.tok.text != ")":
                 raise self.unexpected("')'")
             self.take()
