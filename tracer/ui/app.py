@@ -445,7 +445,8 @@ class TracerApp(App):
         verdict = attr(path, "verdict") if path is not None else None
         explanation = attr(path, "explanation") if path is not None else None
         if verdict or explanation:
-            panel.show_verdict(verdict, explanation or "", subject=self._conversation(row))
+            panel.show_verdict(verdict, explanation or "", subject=self._conversation(row),
+                               policy=attr(path, "policy"))
             return
         if self.session.cluster is None:
             why = self.session.missing.get("cluster")

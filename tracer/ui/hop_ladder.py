@@ -69,9 +69,9 @@ class HopLadder(TextPane):
             text.append("no hop model for this packet (not pod traffic, or CNI unknown)\n", style="italic")
         first_seen = next((_hop_ts(h) for h in hops if attr(h, "seen")), None)
         last_seen = attr(path, "last_seen")
-        # The point column gets what the times leave (marker 2 + encap 6 + time 11 + Δ 9 = 28 cells).
+        # The point column gets what the rest leaves (marker 2 + encap 6 + time 9 + Δ 6 = 23 cells).
         room = self.scrollable_content_region.width or 60
-        width = max(min(max((len(clean(attr(h, "point") or "?")) for h in hops), default=8), room - 28), 10)
+        width = max(min(max((len(clean(attr(h, "point") or "?")) for h in hops), default=8), room - 23), 10)
         for hop in hops:
             seen = bool(attr(hop, "seen"))
             uncaptured = not seen and attr(hop, "captured", True) is False
@@ -89,7 +89,7 @@ class HopLadder(TextPane):
             text.append(f" {encap.upper() if encap not in ('-', '–', 'none') else '':<5}", style="cyan")
             ts = _hop_ts(hop)
             if seen and ts is not None and first_seen is not None:
-                text.append(f" {(ts - first_seen) / 1000:+8.0f}µs")
+                text.append(f" {(ts - first_seen) / 1000:+6.0f}µs")
                 delta = attr(hop, "delta_us")
                 if delta is not None:
                     text.append(f" Δ{float(delta):.0f}", style="dim")

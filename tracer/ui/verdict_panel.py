@@ -20,13 +20,25 @@ class VerdictPanel(TextPane):
 
     BORDER_TITLE = "Verdict"
 
-    def show_verdict(self, verdict: str | None, explanation: str, *, subject: str = "") -> None:
+    def show_verdict(self, verdict: str | None, explanation: str, *, subject: str = "",
+                     policy: str | None = None) -> None:
+        """The verdict, then the policy engine's chain (overall, egress, ingress), then what the captures show."""
         label, style = VERDICT_STYLES.get(verdict or "unknown", VERDICT_STYLES["unknown"])
         text = Text(no_wrap=False)
         text.append(label, style=style)
         if subject:
             text.append("  " + clean(subject), style="bold")
         text.append("\n")
+        for line in str(policy or "").splitlines():
+            stripped = line.strip()
+            head, sep, rest = stripped.partition(":")
+            if sep and head in ("egress", "ingress", "allowed", "denied"):
+                text.append(f"{'  ' if line.startswith(' ') else ''}{clean(head)}:", style="bold")
+                text.append(clean(rest) + "\n")
+            else:
+                text.append(clean(line) + "\n")
+        if policy and explanation:
+            text.append("captures: ", style="bold")
         for line in str(explanation or "").splitlines():
             text.append(clean(line) + "\n")
         self.show(text)
