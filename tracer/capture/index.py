@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import atexit
 import time
+from concurrent.futures import Future, ThreadPoolExecutor
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 
@@ -151,7 +152,7 @@ class IndexBuilder:
     """Builds ``self.index`` from capture files in batches: ``for progress in builder.run(): ...``."""
 
     def __init__(self, paths: Sequence[str], *, vxlan_ports: Sequence[int] = DEFAULT_VXLAN_PORTS,
-                 points: dict[str, str] | None = None, follow: bool = False) -> None:
+                 points: dict[str, str] | None = None, follow: bool = False, pipeline: bool = True) -> None:
         if not paths:
             raise CaptureError("no capture file given")
         self.paths = list(paths)
@@ -159,6 +160,7 @@ class IndexBuilder:
         self._ports = frozenset(int(p) for p in vxlan_ports)
         self._points = dict(points or {})
         self._follow = follow
+        self._pipeline = pipeline
         self._files: list[_File] = []
         self._pending: list[tuple[Records, np.ndarray, dict[str, np.ndarray]]] = []
         self._errors: list[str] = []
@@ -203,28 +205,90 @@ class IndexBuilder:
 
     # ----- the build loop ---------------------------------------------------------------------------------
     def run(self, batch: int = 65536, max_batch: int | None = None) -> Iterator[Progress]:
-        """Index everything, yielding after each batch; the first batch is small (``FIRST_BATCH`` rows)."""
+        """Index everything, yielding after each batch; the first batch is small (``FIRST_BATCH`` rows).
+
+        One file is pipelined: while a worker thread decodes batch k (numpy, which releases the GIL in its
+        loops), this thread scans the records of batch k+1; the index is one batch behind the scan.
+        """
         started = time.perf_counter()
         spent = self.index.index_seconds
         if not self._opened:
             self._open()
         limit = max(batch, max_batch or batch)
         size = min(batch, FIRST_BATCH)
-        while not self._done:
-            if self._stop:
-                break
-            for f in self._files:
-                if not f.finished:
-                    self._read_one(f, size if len(self._files) == 1 else max(size // len(self._files), 256))
-            self._release()
-            self._done = all(f.finished for f in self._files)
-            if self._done:
-                self._complete()
-            self.index.index_seconds = spent + time.perf_counter() - started
-            yield self._progress(started)
-            size = min(size * 4, limit)
-            if not self._done and not any(len(r) for r, _, _ in self._pending) and self._all_waiting():
-                self._wait()
+        single = len(self._files) == 1
+        pool = ThreadPoolExecutor(1, thread_name_prefix="tracer-decode") if single and self._pipeline else None
+        inflight: Future | None = None
+        try:
+            while not self._done:
+                if self._stop:
+                    break
+                got = 0
+                if single:
+                    f = self._files[0]
+                    job = self._scan(f, size)
+                    got = job[1] is not None and len(job[1])
+                    if inflight is not None:
+                        inflight.result()
+                        inflight = None
+                    if got:
+                        if f.packets > 0 and pool is not None:
+                            inflight = pool.submit(self._decode_append, *job)
+                        else:
+                            self._decode_append(*job)       # the first rows, now
+                        f.packets += len(job[1])
+                    if f.finished and inflight is not None:
+                        inflight.result()
+                        inflight = None
+                else:
+                    for f in self._files:
+                        if not f.finished:
+                            self._read_one(f, max(size // len(self._files), 256))
+                    self._release()
+                    got = any(len(r) for r, _, _ in self._pending)
+                self._done = all(f.finished for f in self._files)
+                if self._done:
+                    self._complete()
+                self.index.index_seconds = spent + time.perf_counter() - started
+                yield self._progress(started)
+                size = min(size * 4, limit)
+                if not self._done and not got and inflight is None and self._all_waiting():
+                    self._wait()
+        finally:
+            if inflight is not None:
+                inflight.result()
+            if pool is not None:
+                pool.shutdown(wait=True)
+
+    def _scan(self, f: _File, n: int) -> tuple[_File, Records | None, np.ndarray | None]:
+        """Read the next records of ``f`` (this thread) and map their interfaces to sources."""
+        recs = f.reader.read(n)
+        if f.reader.done:
+            f.finished = True
+        if not len(recs):
+            return f, None, None
+        src = self._sources_of(f)[recs.iface]
+        if f.packets == 0 and len(self._files) == 1 and f.cf.complete():
+            # Size the columns once from the first batch's bytes per record: no regrowing copies.
+            per_record = max(1, (int(recs.offset[-1]) - int(recs.offset[0])) // max(len(recs) - 1, 1))
+            self._store.reserve(int(f.cf.size() / per_record * 1.05) + len(recs))
+        return f, recs, src
+
+    def _decode_append(self, f: _File, recs: Records, src: np.ndarray) -> None:
+        """Decode a batch of one file and append it in file order (single-file builds)."""
+        self._append(recs, src, self._decode(f, recs, src), None)
+        self._drop_pages(f, recs)
+
+    @staticmethod
+    def _drop_pages(f: _File, recs: Records) -> None:
+        """The batch's frames are indexed: let the kernel unmap their pages (they stay in the page cache)."""
+        f.cf.release(int(recs.offset[0]) - 32, int(recs.offset[-1]) + int(recs.caplen[-1]))
+
+    def _decode(self, f: _File, recs: Records, src: np.ndarray) -> dict[str, np.ndarray]:
+        linktypes = np.asarray([s.linktype for s in self.index.sources], dtype=np.uint16)[src]
+        buf = np.frombuffer(f.cf.mapping(), dtype=np.uint8)
+        return decode_frames(buf, recs.offset, recs.caplen, linktypes, vxlan_ports=self._ports,
+                             addr6=self.index.addr6)
 
     def _all_waiting(self) -> bool:
         return all(f.finished or not f.cf.complete() for f in self._files)
@@ -252,21 +316,12 @@ class IndexBuilder:
         return Progress(len(self.index), read, total, time.perf_counter() - started, self._done, self.index)
 
     def _read_one(self, f: _File, n: int) -> None:
-        recs = f.reader.read(n)
-        if f.reader.done:
-            f.finished = True
-        if not len(recs):
+        """Read and decode the next batch of one of several files into the merge's pending rows."""
+        f, recs, src = self._scan(f, n)
+        if recs is None:
             return
-        src = self._sources_of(f)[recs.iface]
-        linktypes = np.asarray([s.linktype for s in self.index.sources], dtype=np.uint16)[src]
-        mm = f.cf.mapping()
-        buf = np.frombuffer(mm, dtype=np.uint8)
-        cols = decode_frames(buf, recs.offset, recs.caplen, linktypes, vxlan_ports=self._ports,
-                             addr6=self.index.addr6)
-        if f.packets == 0 and len(self._files) == 1 and f.cf.complete():
-            # Size the columns once from the first batch's bytes per record: no regrowing copies.
-            per_record = max(1, (int(recs.offset[-1]) - int(recs.offset[0])) // max(len(recs) - 1, 1))
-            self._store.reserve(int(f.cf.size() / per_record * 1.05) + len(recs))
+        cols = self._decode(f, recs, src)
+        self._drop_pages(f, recs)
         f.packets += len(recs)
         f.max_ts = max(f.max_ts, int(recs.ts_ns.max()))
         self._pending.append((recs, src, cols))
@@ -351,6 +406,6 @@ def load_index(paths: Sequence[str], *, vxlan_ports: Sequence[int] = DEFAULT_VXL
                points: dict[str, str] | None = None) -> PacketIndex:
     """Index ``paths`` completely (see ``IndexBuilder``); raises ``CaptureError`` when nothing is readable."""
     builder = IndexBuilder(paths, vxlan_ports=vxlan_ports, points=points)
-    for _ in builder.run(batch=262144):
+    for _ in builder.run(batch=65536):
         pass
     return builder.index

@@ -167,6 +167,21 @@ class CaptureFile:
                 return b""
         return mm[offset:offset + max(0, length)]
 
+    def release(self, lo: int, hi: int) -> None:
+        """Tell the kernel bytes ``lo..hi`` of the map are not needed soon (read-only file pages: no data lost,
+        they are read again from the page cache on the next touch). Keeps the process RSS to the index itself."""
+        mm = self._mm
+        if mm is None:
+            return
+        page = mmap.PAGESIZE
+        start = (max(lo, 0) + page - 1) // page * page
+        end = min(hi, self._mm_size) // page * page
+        if end > start:
+            try:
+                mm.madvise(mmap.MADV_DONTNEED, start, end - start)
+            except (AttributeError, OSError, ValueError):
+                pass
+
     def close(self) -> None:
         if self._fd is not None:
             try:

@@ -176,8 +176,10 @@ class ColumnStore:
         hi = self._n if hi is None else min(hi, self._n)
         lo = min(max(lo, 0), hi)
         whole = lo == 0 and hi == self._n
-        if whole and name in self._cache:
-            return self._cache[name]
+        if whole:
+            hit = self._cache.get(name)
+            if hit is not None and len(hit) == self._n:
+                return hit
         grow = self._phys.get(name)
         if grow is not None and name not in self._narrow:
             out = grow.arr[lo:hi]

@@ -86,7 +86,7 @@ def run(args: argparse.Namespace) -> int:
 
     started = time.perf_counter()
     builder = IndexBuilder(args.files, vxlan_ports=vxlan_ports(args.vxlan_ports))
-    for _ in builder.run(batch=262144):
+    for _ in builder.run(batch=65536):
         pass
     seconds = time.perf_counter() - started
     index = builder.index

@@ -1,0 +1,157 @@
+#!/usr/bin/env python3
+"""Benchmark: tracer's full packet index against tshark on the same 1,000,000-packet overlay capture.
+
+    python3 bench/bench_index.py [--packets 1000000] [--runs 3] [--skip-tshark]
+
+Generates ``bench/out/overlay-<N>.pcap`` with ``../shared/tools/gen_overlay_pcap.py`` (flannel VXLAN, Calico
+IPIP, same-node traffic; reused when present), then in one run:
+
+- tracer: ``load_index`` in a fresh process (every decoded column; what ``tracer stats`` builds), best and median
+  of ``--runs``: wall seconds, CPU seconds, packets/s, peak RSS, index bytes per packet;
+- time to the first 1,000 rows: ``IndexBuilder(...).run()`` until its first progress report, in a fresh process;
+- tshark: ``tshark -r F -T fields -d udp.port==8472,vxlan -e …`` (outer and inner addresses, protocol, ports,
+  VNI) to /dev/null: wall seconds and peak RSS;
+
+and prints the figures and the targets of issue 2 (>= 1.5 M packets/s, >= 40x tshark, <= 64 index bytes per
+packet, first 1,000 rows < 0.1 s). Figures go to docs/BENCHMARKS.md by hand, with the machine and its load.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import shutil
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+REPO = HERE.parent
+GENERATOR = Path(os.environ.get("TRACER_SHARED", REPO.parent / "shared")) / "tools" / "gen_overlay_pcap.py"
+TSHARK_FIELDS = ("frame.time_epoch", "ip.src", "ip.dst", "ip.proto", "ip.ttl", "ip.id", "tcp.srcport",
+                 "tcp.dstport", "udp.srcport", "udp.dstport", "tcp.flags", "vxlan.vni")
+
+
+def child_index(path: str) -> None:
+    """Full index in this (fresh) process; print one JSON line of figures."""
+    t_import = time.perf_counter()
+    from tracer.capture.index import load_index
+
+    imported = time.perf_counter() - t_import
+    wall, cpu = time.perf_counter(), time.process_time()
+    index = load_index([path])
+    wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
+    rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+    print(json.dumps({"packets": len(index), "wall": wall, "cpu": cpu, "import": imported, "rss": rss,
+                      "index_bytes": index.bytes_used()}))
+
+
+def child_first(path: str) -> None:
+    """Time from IndexBuilder() to its first progress report (>= 1,000 rows readable)."""
+    t_import = time.perf_counter()
+    from tracer.capture.index import IndexBuilder
+
+    imported = time.perf_counter() - t_import
+    started = time.perf_counter()
+    builder = IndexBuilder([path])
+    progress = next(iter(builder.run()))
+    first = time.perf_counter() - started
+    row = builder.index["ts_ns"][999], builder.index.frame(999)   # the rows are really there
+    del row
+    print(json.dumps({"rows": progress.rows, "seconds": first, "import": imported}))
+
+
+def _run_child(mode: str, path: Path) -> dict:
+    out = subprocess.run([sys.executable, __file__, "--child", mode, str(path)], capture_output=True, text=True,
+                         check=True, cwd=REPO)
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def _tshark(path: Path) -> dict:
+    cmd = ["tshark", "-n", "-r", str(path), "-T", "fields", "-d", "udp.port==8472,vxlan"]
+    for field in TSHARK_FIELDS:
+        cmd += ["-e", field]
+    started = time.perf_counter()
+    with open(os.devnull, "wb") as devnull:
+        proc = subprocess.Popen(cmd, stdout=devnull, stderr=subprocess.DEVNULL)
+        _, status, usage = os.wait4(proc.pid, 0)
+    wall = time.perf_counter() - started
+    if status != 0:
+        raise SystemExit(f"tshark failed (status {status}): {' '.join(cmd)}")
+    return {"wall": wall, "cpu": usage.ru_utime + usage.ru_stime, "rss": usage.ru_maxrss * 1024}
+
+
+def _machine() -> str:
+    model = ""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                model = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    load = os.getloadavg()
+    return f"{os.cpu_count()} CPUs, {model or 'unknown CPU'}, load average {load[0]:.2f} {load[1]:.2f} {load[2]:.2f}"
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--packets", type=int, default=1_000_000)
+    parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--skip-tshark", action="store_true")
+    parser.add_argument("--child", nargs=2, metavar=("MODE", "FILE"), help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.child:
+        {"index": child_index, "first": child_first}[args.child[0]](args.child[1])
+        return 0
+
+    out = HERE / "out"
+    out.mkdir(exist_ok=True)
+    path = out / f"overlay-{args.packets}.pcap"
+    if not path.exists():
+        if not GENERATOR.exists():
+            raise SystemExit(f"generator not found: {GENERATOR}")
+        print(f"generating {path} ({args.packets:,} packets) …", flush=True)
+        subprocess.run([sys.executable, str(GENERATOR), str(args.packets), str(path)], check=True)
+    size = path.stat().st_size
+    print(f"machine: {_machine()}")
+    print(f"capture: {path.relative_to(REPO)}: {size / 1e6:.1f} MB, {args.packets:,} packets")
+
+    runs = [_run_child("index", path) for _ in range(args.runs)]
+    packets = runs[0]["packets"]
+    walls = sorted(r["wall"] for r in runs)
+    cpus = sorted(r["cpu"] for r in runs)
+    best, median = walls[0], statistics.median(walls)
+    rss = max(r["rss"] for r in runs)
+    bpp = runs[0]["index_bytes"] / packets
+    firsts = sorted(_run_child("first", path)["seconds"] for _ in range(args.runs))
+    print(f"tracer full index: {packets:,} packets; wall best {best:.3f} s ({packets / best / 1e6:.2f} M pkt/s), "
+          f"median {median:.3f} s ({packets / median / 1e6:.2f} M pkt/s); CPU best {cpus[0]:.3f} s "
+          f"({packets / cpus[0] / 1e6:.2f} M pkt/s)")
+    print(f"tracer peak RSS: {rss / 2**20:.0f} MiB (file is mmapped: page cache shared, not counted as index)")
+    print(f"tracer index bytes/packet: {bpp:.1f}")
+    print(f"tracer first 1,000 rows: best {firsts[0] * 1000:.1f} ms, median {statistics.median(firsts) * 1000:.1f} ms "
+          f"(after imports)")
+    verdicts = [("packets/s >= 1.5 M", packets / best >= 1.5e6), ("index bytes/packet <= 64", bpp <= 64),
+                ("first 1,000 rows < 0.1 s", firsts[0] < 0.1)]
+    if not args.skip_tshark:
+        if shutil.which("tshark") is None:
+            print("tshark: not installed (apt-get install tshark), ratio not measured")
+        else:
+            ts = _tshark(path)
+            ratio = ts["wall"] / best
+            print(f"tshark -T fields: wall {ts['wall']:.2f} s ({packets / ts['wall'] / 1e3:.0f} k pkt/s), CPU "
+                  f"{ts['cpu']:.2f} s, peak RSS {ts['rss'] / 2**20:.0f} MiB")
+            print(f"ratio tracer/tshark (wall, best): {ratio:.1f}x; CPU: {ts['cpu'] / cpus[0]:.1f}x")
+            verdicts.append(("ratio >= 40x tshark", ratio >= 40))
+    for name, ok in verdicts:
+        print(f"  target {name}: {'met' if ok else 'NOT met'}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
