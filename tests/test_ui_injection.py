@@ -9,6 +9,7 @@ import pytest
 
 from tracer.ui.app import create_app
 from tracer.ui.hex_view import HexView
+from tracer.ui.safe import ascii_byte
 from ui_scenario import run_async, screen_text, settle, write_hostile
 
 pytest.importorskip("tracer.capture.index", reason="the capture index is not written yet")
@@ -29,8 +30,15 @@ async def test_hostile_names_and_payloads_are_inert(tmp_path) -> None:
         svg = app.export_screenshot()
         assert "\x1b" not in svg and "\x07" not in svg
         hexview = app.query_one(HexView)
-        rendered = "".join(hexview.render_line(y).text for y in range(hexview.virtual_size.height))
-        assert "[bold" in rendered and not CONTROL.search(rendered)
+        lines = [hexview.render_line(y).text.rstrip() for y in range(hexview.virtual_size.height)]
+        assert not any(CONTROL.search(line) for line in lines)
+        # The ASCII column is exactly the bytes with everything outside printable ASCII as a dot.
+        per = hexview.per_line
+        data = hexview.data
+        for k, line in enumerate(lines):
+            chunk = "".join(ascii_byte(b) for b in data[k * per:(k + 1) * per])
+            assert line.endswith(chunk.rstrip()), (line, chunk)
+        assert b"\x1b" in data and "[bold red]PWNED" in "".join(ascii_byte(b) for b in data)
         # Walk every node of the layers tree: each label is plain text without control characters.
         tree = app.query_one("#layers")
         labels = []

@@ -149,6 +149,8 @@ class TracerApp(App):
         self._dissections: OrderedDict[int, tuple[bytes | None, Any, str | None]] = OrderedDict()
         self._matches: np.ndarray | None = None
         self._before_follow: tuple[np.ndarray | None, str] | None = None
+        self._builder: Any = None
+        self._live_status = ""
         self._current_detail = "hops"  # on a narrow terminal the hop path is the pane shown first
 
     def compose(self) -> ComposeResult:
@@ -183,6 +185,8 @@ class TracerApp(App):
         if self.session.cluster_paths:
             self.load_cluster()
         self.load_index()
+        if self.session.live is not None:
+            self.set_interval(1.0, self._poll_live)
 
     def on_resize(self, event: events.Resize) -> None:
         self._apply_size(event.size.width, event.size.height)
@@ -216,6 +220,7 @@ class TracerApp(App):
             kwargs = {"follow": True} if self.session.follow else {}
             builder = module.IndexBuilder(self.session.paths, vxlan_ports=tuple(self.session.vxlan_ports),
                                           **kwargs)
+            self._builder = builder
             index = getattr(builder, "index", None)
             batch = FIRST_BATCH
             for progress in _iter_progress(builder, batch):
@@ -804,8 +809,23 @@ class TracerApp(App):
             self.notify("stopped following: analysing the packets captured so far" if self.session.follow
                         else "loading cancelled: keeping the packets indexed so far", timeout=4)
 
+    def _poll_live(self) -> None:
+        """Live capture counters in the status line; when the capture has ended, stop following its spool."""
+        live = self.session.live
+        try:
+            captured, _received, dropped = live.totals()
+        except Exception:  # noqa: BLE001 - counters are a nicety; the packets still arrive
+            return
+        self._live_status = f"live: {captured:,} captured, {dropped:,} dropped by the kernel"
+        done = getattr(live, "done", None)
+        done = done() if callable(done) else (done if done is not None else getattr(live, "_closed", False))
+        if done and self.session.loading and self._builder is not None:
+            self._builder.stop()  # the spool is complete: the loader finishes and the hop analysis runs
+        self._refresh_status()
+
     def _refresh_status(self) -> None:
-        self.query_one(StatusBar).refresh_from(self.session, progress=self._progress)
+        progress = " · ".join(p for p in (self._live_status, self._progress) if p)
+        self.query_one(StatusBar).refresh_from(self.session, progress=progress)
 
 
 def _pretty_keys(keys: str) -> str:
@@ -844,18 +864,20 @@ def _fraction(progress: Any) -> float | None:
 
 def create_app(paths: Sequence[str], *, cluster: Sequence[str] | str | None = None, cni: str | None = None,
                vxlan_ports: Sequence[int] = (4789, 8472), keymap: Mapping[str, str] | None = None,
-               keymap_problem: str | None = None, follow: bool = False, analyse: bool = True) -> TracerApp:
+               keymap_problem: str | None = None, follow: bool = False, analyse: bool = True,
+               live: Any = None) -> TracerApp:
     """The app for these capture files (the CLI's and the tests' single entry point).
 
     ``follow=True`` keeps reading growing files (``tracer live`` passes its spool): rows appear as they are
     written, the cursor stays on the newest packet while it is at the end, and Esc stops following (the hop
-    analysis then runs on what was captured). ``analyse=False`` skips the hop analysis (the list, layers and
+    analysis then runs on what was captured). ``live`` is the ``LiveCapture`` writing that spool (``tracer
+    live``): its counters go in the status line and following stops when it has ended. ``analyse=False`` skips the hop analysis (the list, layers and
     bytes still work; the hop and verdict panes say why they are empty)."""
     if isinstance(cluster, str):
         cluster = [cluster]
     session = Session(paths=[os.fspath(p) for p in paths], cluster_paths=[os.fspath(c) for c in cluster or []],
-                      cni=cni, vxlan_ports=tuple(int(p) for p in vxlan_ports), loading=True, follow=follow,
-                      analyse=analyse)
+                      cni=cni, vxlan_ports=tuple(int(p) for p in vxlan_ports), loading=True,
+                      follow=follow or live is not None, analyse=analyse, live=live)
     return TracerApp(session, keymap=keymap, keymap_problem=keymap_problem)
 
 

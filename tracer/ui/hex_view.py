@@ -33,8 +33,8 @@ class HexView(ScrollView, can_focus=True):
 
     @property
     def per_line(self) -> int:
-        """16 bytes a line when there is room for offset + hex + ASCII (75 cells), else 8."""
-        return 16 if self.scrollable_content_region.width >= 75 else 8
+        """16 bytes a line when there is room for offset + hex + ASCII (73 cells), else 8 (40 cells)."""
+        return 16 if self.scrollable_content_region.width >= 73 else 8
 
     def show_bytes(self, data: bytes) -> None:
         self.data = bytes(data)

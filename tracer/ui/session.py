@@ -85,6 +85,7 @@ class Session:
     missing: dict[str, str] = field(default_factory=dict)  # part -> why it cannot be shown
     loading: bool = False
     analyse: bool = True  # run the hop analysis once the index is complete
+    live: Any = None  # a tracer.capture.live.LiveCapture whose spool is being followed (tracer live)
     follow: bool = False  # the input grows (live capture): keep reading until the user stops it (Esc)
     cancelled: bool = False
     time_format: str = "relative"
