@@ -180,3 +180,34 @@ async def test_truncated_capture_keeps_the_packets_before_the_cut(scenario) -> N
         assert app.session.total == len(scenario_packets()) - 1
         assert app.session.index.warnings
         assert app.return_code is None
+
+
+class _Counters:
+    """The part of ``LiveCapture`` the UI reads: ``totals()`` and whether the capture has ended."""
+
+    def __init__(self) -> None:
+        self.done = False
+
+    def totals(self) -> tuple[int, int, int]:
+        return (38, 40, 2)
+
+
+@run_async
+async def test_live_capture_counters_and_end(scenario) -> None:
+    """With ``live=``, the status line shows the capture's counters and following stops once it has ended."""
+    capture, _ = scenario
+    live = _Counters()
+    app = create_app([str(capture)], live=live)
+    async with app.run_test(size=SIZE) as pilot:
+        for _ in range(100):
+            await pilot.pause(0.05)
+            if "live: 38 captured, 2 dropped" in status(app):
+                break
+        assert "live: 38 captured, 2 dropped" in status(app) and app.session.loading
+        live.done = True
+        for _ in range(100):
+            await pilot.pause(0.05)
+            if not app.session.loading:
+                break
+        await settle(app, pilot)
+        assert not app.session.loading and app.session.total == len(scenario_packets())
