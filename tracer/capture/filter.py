@@ -110,6 +110,7 @@ class _Ctx:
         self.index = index
         self.n = len(index)
         self._cols: dict[str, np.ndarray] = {}
+        self._occ: dict[tuple[str, str | None], tuple[list[Occ], np.ndarray]] = {}
         self._addr6: np.ndarray | None = None
 
     def col(self, name: str) -> np.ndarray:
@@ -120,6 +121,18 @@ class _Ctx:
             else:
                 got = np.asarray(self.index[name])[: self.n]
             self._cols[name] = got
+        return got
+
+    def occurrences(self, field: _Field, pin: str | None) -> tuple[list[Occ], np.ndarray]:
+        """A field's occurrences and where any is present, computed once per evaluation (``a == 1 or a == 2``)."""
+        key = (field.name, pin)
+        got = self._occ.get(key)
+        if got is None:
+            occs = field.occ(self, pin)
+            present = self.none()
+            for p, _ in occs:
+                present |= p
+            got = self._occ[key] = (occs, present)
         return got
 
     def all(self) -> np.ndarray:
@@ -457,10 +470,8 @@ def _test_builtin(field: _Field, pin: str | None, op: str | None, lits: Sequence
     matches; ``!=`` (all_ne) when the field is present and NO occurrence equals; ``===`` (all_eq) when present
     and every present occurrence equals; ``!==`` (any_ne) when some present occurrence differs."""
     def run(ctx: _Ctx) -> np.ndarray:
-        occs = field.occ(ctx, pin)
-        present = ctx.none()
-        for p, _ in occs:
-            present |= p
+        occs, any_present = ctx.occurrences(field, pin)
+        present = any_present.copy()
         if op is None:
             return present
         if op in _ORDER:
