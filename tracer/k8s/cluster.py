@@ -14,6 +14,7 @@ Every namespace, dumped or only referenced, carries ``kubernetes.io/metadata.nam
 from __future__ import annotations
 
 import ipaddress
+import re
 from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
@@ -29,7 +30,9 @@ USED_KINDS = ("Namespace", "Node", "Pod", "Service", "Endpoints", "EndpointSlice
 
 def canonical_ip(text: str) -> tuple[str, int, int]:
     """(canonical text, version, integer value) of an IP address; ValueError if it is not one."""
-    addr = ipaddress.ip_address(text.strip() if isinstance(text, str) else text)
+    if not isinstance(text, str):
+        raise ValueError(f"{text!r} is not an IP address")
+    addr = ipaddress.ip_address(text.strip())
     return str(addr), addr.version, int(addr)
 
 
@@ -221,15 +224,37 @@ def _protocol(raw: RawObject, value: Any, field: str) -> str:
     return proto.upper()
 
 
-def _need_name(raw: RawObject) -> str:
+_DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
+_DNS_SUBDOMAIN = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
+
+
+def need_name(raw: RawObject) -> str:
+    """metadata.name, a DNS subdomain as the API server requires (so ``ns/name`` is unambiguous)."""
     name = raw.metadata.get("name")
     if not isinstance(name, str) or not name:
         raise raw.error("metadata.name", "missing or not a string")
+    if len(name) > 253 or not _DNS_SUBDOMAIN.match(name):
+        raise raw.error("metadata.name", f"{name!r} is not a valid object name (lower-case DNS subdomain)")
     return name
+
+
+def need_namespace(raw: RawObject) -> str:
+    """metadata.namespace (``default`` when absent), a DNS label as the API server requires."""
+    ns = raw.metadata.get("namespace", "default")
+    if ns is None:
+        ns = "default"
+    if not isinstance(ns, str) or len(ns) > 63 or not _DNS_LABEL.match(ns):
+        raise raw.error("metadata.namespace", f"{ns!r} is not a valid namespace name (lower-case DNS label)")
+    return ns
+
+
+_need_name = need_name
 
 
 def parse_namespace(raw: RawObject) -> Namespace:
     name = _need_name(raw)
+    if len(name) > 63 or not _DNS_LABEL.match(name):
+        raise raw.error("metadata.name", f"{name!r} is not a valid namespace name (lower-case DNS label)")
     labels = _map(raw, raw.metadata.get("labels"), "metadata.labels")
     labels[NAME_LABEL] = name  # the API server sets it on every namespace and never lets it differ
     return Namespace(name, LabelSet.of(labels))
@@ -264,7 +289,7 @@ def parse_node(raw: RawObject) -> Node:
 
 def parse_pod(raw: RawObject) -> Pod:
     name = _need_name(raw)
-    ns = _str(raw, raw.metadata.get("namespace"), "metadata.namespace", "default")
+    ns = need_namespace(raw)
     spec = _dict(raw, raw.body.get("spec"), "spec")
     status = _dict(raw, raw.body.get("status"), "status")
     ports = []
@@ -297,7 +322,7 @@ def parse_pod(raw: RawObject) -> Pod:
 
 def parse_service(raw: RawObject) -> Service:
     name = _need_name(raw)
-    ns = _str(raw, raw.metadata.get("namespace"), "metadata.namespace", "default")
+    ns = need_namespace(raw)
     spec = _dict(raw, raw.body.get("spec"), "spec")
     status = _dict(raw, raw.body.get("status"), "status")
     cluster_ips = []
@@ -335,7 +360,7 @@ def parse_service(raw: RawObject) -> Service:
 
 def parse_endpoints(raw: RawObject) -> list[EndpointSet]:
     name = _need_name(raw)
-    ns = _str(raw, raw.metadata.get("namespace"), "metadata.namespace", "default")
+    ns = need_namespace(raw)
     out = []
     if raw.kind == "Endpoints":
         for s, subset in enumerate(_list(raw, raw.body.get("subsets"), "subsets")):

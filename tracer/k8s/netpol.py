@@ -253,9 +253,10 @@ def _rules(spec: Any, direction: str, raw: RawObject) -> tuple[Rule, ...]:
 
 def compile_policy(raw: RawObject) -> NetworkPolicy:
     """Validate and compile one NetworkPolicy object."""
-    if raw.name == "?":
-        raise raw.error("metadata.name", "missing")
-    namespace = raw.namespace or "default"
+    from tracer.k8s.cluster import need_name, need_namespace  # noqa: PLC0415 - cluster imports this module
+
+    need_name(raw)
+    namespace = need_namespace(raw)
     spec = raw.body.get("spec")
     if spec is None:
         raise raw.error("spec", "missing (a NetworkPolicy needs spec.podSelector)")

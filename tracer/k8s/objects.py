@@ -17,6 +17,7 @@ import json
 import os
 import re
 from collections.abc import Iterator
+from itertools import accumulate
 from dataclasses import dataclass
 from typing import Any
 
@@ -29,7 +30,11 @@ MAX_EXPANDED_NODES = 1_000_000
 ALIAS_EXPANSION_RATIO = 10
 SUFFIXES = (".yaml", ".yml", ".json")
 
+C_LOADER_MAX_DEPTH = 2000
+
 _LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+_NOT_BRACKETS = re.compile(r"[^\[\]{}]+")
+_INDENT = re.compile(r"^[ \t]*(?:-[ \t]+)*", re.MULTILINE)
 # An anchor (&name) can only appear after a separator; without one there can be no alias expansion to check.
 _ANCHOR = re.compile(r"(?:^|[\s\[{,:-])&[^\s,\[\]{}]", re.MULTILINE)
 
@@ -118,24 +123,46 @@ def _expanded_size(root: Any) -> tuple[int, int]:
     return max(memo.get(id(root), 1), 1), len(memo)
 
 
+def nesting_bound(text: str) -> int:
+    """An upper bound on a YAML document's nesting depth, computed without parsing.
+
+    Flow collections nest by brackets; block collections need one more column of indentation per level, or a
+    compact ``- - -`` sequence on one line. Brackets inside quoted strings only make the bound looser.
+    """
+    brackets = _NOT_BRACKETS.sub("", text)
+    flow = max(accumulate(1 if c in "[{" else -1 for c in brackets), default=0) if brackets else 0
+    block = max((len(m.group(0)) for m in _INDENT.finditer(text)), default=0)
+    return flow + block
+
+
 def _parse(path: str, text: str) -> list[Any]:
     stripped = text.lstrip()
     if path.lower().endswith(".json") or stripped[:1] in ("{", "["):
         try:
             return [json.loads(text)]
+        except RecursionError:
+            raise ClusterError(f"{path}: nested too deeply to be a Kubernetes object") from None
         except json.JSONDecodeError as exc:
             if path.lower().endswith(".json"):
                 raise ClusterError(f"{path}: not valid JSON: {exc.msg} at line {exc.lineno} column {exc.colno}") \
                     from None
             # flow-style YAML that is not JSON: fall through to YAML
+    # libyaml's composer recurses in C once per nesting level and crashes the process on a deep enough document;
+    # such documents go to the pure-Python SafeLoader, whose recursion ends in a RecursionError instead.
+    loader = _LOADER if nesting_bound(text) <= C_LOADER_MAX_DEPTH else yaml.SafeLoader
     try:
-        docs = list(yaml.load_all(text, Loader=_LOADER))  # noqa: S506 - CSafeLoader/SafeLoader: safe_load rules
+        docs = list(yaml.load_all(text, Loader=loader))  # noqa: S506 - CSafeLoader/SafeLoader: safe_load rules
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark
         at = f" at line {mark.line + 1} column {mark.column + 1}" if mark is not None else ""
-        raise ClusterError(f"{path}: not valid YAML: {exc.problem or exc.context}{at}") from None
+        what = " ".join(str(exc.problem or exc.context or "syntax error").split())
+        raise ClusterError(f"{path}: not valid YAML: {what}{at}") from None
+    except yaml.reader.ReaderError as exc:
+        line = text.count("\n", 0, exc.position) + 1 if isinstance(exc.position, int) else "?"
+        char = exc.character if isinstance(exc.character, int) else ord(str(exc.character)[:1] or "?")
+        raise ClusterError(f"{path}: not valid YAML: {exc.reason} (character 0x{char:02x} on line {line})") from None
     except yaml.YAMLError as exc:
-        raise ClusterError(f"{path}: not valid YAML: {exc}") from None
+        raise ClusterError(f"{path}: not valid YAML: {' '.join(str(exc).split())}") from None
     except RecursionError:
         raise ClusterError(f"{path}: YAML nested too deeply") from None
     if _ANCHOR.search(text):
