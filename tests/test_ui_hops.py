@@ -106,3 +106,29 @@ async def test_flows_view_puts_denied_first_and_opens_packets(scenario) -> None:
         await settle(app, pilot)
         nginx_rows = [i for i, p in enumerate(scenario_packets()) if i >= DENIED_SYN]
         assert list(app.session.view) == nginx_rows
+
+
+@run_async
+async def test_reachability_view(scenario) -> None:
+    """``r`` shows the pod × pod matrix: nginx → tomcat denied and dropped, curl → tomcat allowed and delivered."""
+    from textual.widgets import DataTable
+
+    from tracer.ui.reach_screen import ReachScreen
+
+    capture, cluster = scenario
+    app = create_app([str(capture)], cluster=[str(cluster)])
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(app, pilot)
+        await pilot.press("r")
+        await settle(app, pilot)
+        assert isinstance(app.screen, ReachScreen), app.screen
+        if app.screen.matrix is None:
+            pytest.fail(f"no reachability matrix: {app.screen.problem}")
+        table = app.screen.query_one(DataTable)
+        cells = {str(table.get_row_at(i)[0]): [str(c) for c in table.get_row_at(i)[1:]]
+                 for i in range(table.row_count)}
+        pods = app.screen.pods
+        assert cells["linux/nginx"][pods.index("python/tomcat")].startswith("deny ✗")
+        assert cells["python/curl"][pods.index("python/tomcat")].startswith("allow →")
+        await pilot.press("escape")
+        assert not isinstance(app.screen, ReachScreen)

@@ -128,6 +128,13 @@ class TracerApp(App):
             super().__init__()
             self.row, self.frame, self.dissection, self.error = row, frame, dissection, error
 
+    class ViewReady(Message):
+        """The flows list or reachability matrix is built (``data``), or why not (``problem``)."""
+
+        def __init__(self, view: str, data: Any, problem: str | None) -> None:
+            super().__init__()
+            self.view, self.data, self.problem = view, data, problem
+
     class Exported(Message):
         def __init__(self, path: str, count: int, error: str | None) -> None:
             super().__init__()
@@ -765,14 +772,36 @@ class TracerApp(App):
             why = self.session.missing.get("analysis", "hop analysis still running")
             self.notify(f"flows need the hop analysis: {clean(why)}", timeout=5)
             return
-        from tracer.ui.flows_screen import FlowsScreen
+        self.compute_view("flows")
 
+    @work(thread=True, exclusive=True, exit_on_error=False, group="views")
+    def compute_view(self, view: str) -> None:
+        """Flows and the reachability matrix are built off the UI thread (seconds on a big capture)."""
         try:
-            flows = list(self.session.analysis.flows())
+            if view == "flows":
+                self.post_message(self.ViewReady(view, list(self.session.analysis.flows()), None))
+            else:
+                from tracer.ui.reach_screen import reach_matrix
+
+                matrix, problem = reach_matrix(self.session)
+                self.post_message(self.ViewReady(view, matrix, problem))
         except Exception as exc:  # noqa: BLE001
-            self.notify(f"flows: {type(exc).__name__}: {clean(exc)}", severity="error")
-            return
-        self.push_screen(FlowsScreen(flows, self.session), self._open_flow)
+            self.post_message(self.ViewReady(view, None, f"{view}: {type(exc).__name__}: {exc}"))
+
+    def on_tracer_app_view_ready(self, message: ViewReady) -> None:
+        if self.screen is not self.screen_stack[0]:
+            return  # the user moved on (another screen is open)
+        if message.view == "flows":
+            if message.data is None:
+                self.notify(clean(message.problem or "no flows"), severity="error")
+                return
+            from tracer.ui.flows_screen import FlowsScreen
+
+            self.push_screen(FlowsScreen(message.data, self.session), self._open_flow)
+        else:
+            from tracer.ui.reach_screen import ReachScreen
+
+            self.push_screen(ReachScreen(self.session, message.data, message.problem))
 
     def _open_flow(self, flow: Any) -> None:
         if flow is None:
@@ -796,9 +825,7 @@ class TracerApp(App):
                        else "hop analysis still running"))
             self.notify(f"reachability needs cluster and hop analysis: {clean(why)}", timeout=5)
             return
-        from tracer.ui.reach_screen import ReachScreen
-
-        self.push_screen(ReachScreen(self.session))
+        self.compute_view("reach")
 
     def action_cancel(self) -> None:
         if self.screen.maximized is not None:

@@ -20,7 +20,7 @@ from tracer.ui.hop_ladder import attr
 from tracer.ui.safe import clean, plain
 from tracer.ui.session import Session, optional_import
 
-OBSERVED_MARK = {"delivered": "→", "dropped": "✗", "not observed": "·", None: "·"}
+OBSERVED_MARK = {"delivered": "→", "dropped": "✗", "seen": "~", "not observed": "·", None: "·"}
 
 
 def reach_matrix(session: Session) -> tuple[Any | None, str | None]:
@@ -70,10 +70,10 @@ class ReachScreen(Screen[None]):
     ReachScreen #reach-detail { height: auto; max-height: 8; border-top: solid $panel-lighten-2; padding: 0 1; }
     """
 
-    def __init__(self, session: Session) -> None:
+    def __init__(self, session: Session, matrix: Any = None, problem: str | None = None) -> None:
         super().__init__()
         self.session = session
-        self.matrix, self.problem = reach_matrix(session)
+        self.matrix, self.problem = (matrix, problem) if matrix is not None or problem else reach_matrix(session)
         self.pods: list[str] = [str(p) for p in (attr(self.matrix, "pods") or [])] if self.matrix else []
 
     def cell(self, src: str, dst: str) -> Any:
@@ -96,8 +96,9 @@ class ReachScreen(Screen[None]):
                     table.add_row(plain(src, "bold"), *[_cell_text(self.cell(src, dst)) for dst in self.pods],
                                   key=src)
             yield table
-            yield Static(plain(self.problem or "policy ✓/✗ · observed → delivered, ✗ dropped, · not observed;"
-                               " ! marks a mismatch", "italic"), id="reach-detail")
+            yield Static(plain(self.problem or "cell: policy verdict, then observed: → delivered, ✗ dropped,"
+                               " ~ seen (delivery not visible), · not observed; ! marks a mismatch", "italic"),
+                         id="reach-detail")
         yield Footer()
 
     def on_data_table_cell_highlighted(self, event: DataTable.CellHighlighted) -> None:
