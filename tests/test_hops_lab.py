@@ -177,3 +177,13 @@ def test_show_gains_hop_keys(capsys) -> None:
     assert {r["last_seen"] for r in first} == {first[-1]["point"]}
     assert {r["verdict"] for r in first} == {"deny"}
     assert first[0]["src_pod"].startswith("linux/nginx") and first[0]["node"] == "node1"
+
+
+def test_crosssubnet_keeps_the_tunnel_it_saw(capsys) -> None:
+    """--cni crosssubnet on the IPIP capture: the nodes share 172.31.7.0/24, but the packets were seen in
+    IP-in-IP, so the path keeps tunl0 (what the wire shows beats the subnet guess)."""
+    path, cluster, _ = lab("calico-ipip")
+    row = first_row(path, C_NGINX, C_TOMCAT, 1, icmp_type=8)
+    out = run_json(capsys, ["path", path, "--packet", str(row + 1), "--json", "--cni", "crosssubnet"])
+    assert out["cni"] == "calico-ipip-crosssubnet"
+    assert [_shape(h["point"]) for h in out["hops"] if h["seen"]] == LADDERS["calico-ipip"]

@@ -120,3 +120,35 @@ def test_mode_precedence() -> None:
     assert D.detect_mode(cni=None, annotations={}, wire=none, ifaces=["tunl0"])[0] == M.CALICO_IPIP
     flannel = {"n1": {D.ANNOTATION_FLANNEL: "host-gw"}}
     assert D.detect_mode(cni=None, annotations=flannel, wire=none, ifaces=[])[0] == M.FLANNEL_HOST_GW
+
+
+def _plain(n: int, ttl: int = 64):
+    z = np.zeros(n, np.uint8)
+    return dict(encap=z, i_ver=np.full(n, 4, np.uint8), o_proto=np.full(n, 6, np.uint8),
+                o_dport=np.full(n, 80, np.uint16), i_ttl=np.full(n, ttl, np.uint8))
+
+
+def _mac(text: str) -> bytes:
+    return bytes.fromhex(text.replace(":", ""))
+
+
+@pytest.mark.parametrize(("macs", "ttl", "linktype", "role"), [
+    ([("ee:ee:ee:ee:ee:ee", "0a:58:0a:f4:80:02")], 64, 1, CALI),          # Calico host veth MAC
+    ([("e6:a1:b2:c3:d4:31", "0a:58:0a:f4:00:02")], 64, 1, VETH),          # bridge plugin pod MAC
+    ([("5a:b0:c1:d2:e3:22", "5a:b0:c1:d2:e3:21")], 63, 1, VX),            # flannel VTEP MACs, routed once
+    ([("00:1c:42:00:00:08", "00:1c:42:00:00:09")], 63, 1, ETH),           # node NICs, routed: host-gw underlay
+    ([], 64, 101, IPIP),                                                    # raw IP: tunl0
+])
+def test_role_inferred_from_traffic(macs, ttl, linktype, role) -> None:
+    """A point whose name says nothing gets its role from what it carries, marked inferred."""
+    frames = [_mac(d) + _mac(s) for d, s in macs] * 4
+    guess = R.infer_role(**{k: v for k, v in _plain(4, ttl).items() if k != "i_ttl"}, linktype=linktype,
+                         macs=frames, i_ttl=_plain(4, ttl)["i_ttl"])
+    assert guess.role == role and guess.inferred and guess.reason
+
+
+def test_encapsulated_traffic_is_the_underlay() -> None:
+    cols = _plain(4)
+    cols["encap"] = np.array([1, 1, 1, 0], np.uint8)
+    guess = R.infer_role(cols["encap"], cols["i_ver"], cols["o_proto"], cols["o_dport"], 1, [])
+    assert guess.role == ETH and "VXLAN" in guess.reason

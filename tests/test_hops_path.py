@@ -176,3 +176,15 @@ def test_single_capture_inference(public_captures: Path, capsys, name: str, mode
     flows = run_json(capsys, ["flows", path, "--json"])
     icmp = [f for f in flows if f["proto"] == "ICMP"]
     assert icmp and icmp[0]["dropped_after"] is None
+
+
+def test_single_raw_tunnel_capture(public_captures: Path, capsys) -> None:
+    """A capture taken on a Linux ipip device (raw IP, no link header; what tcpdump -i tunl0 gives): inferred to
+    be the tunnel device, and the mode Calico IPIP follows from it."""
+    path = public_captures / "no-license" / "linux-ipip-tunl-rawip-kaorimatz.pcap"
+    if not path.exists():
+        pytest.skip("no-license corpus not present")
+    out = run_json(capsys, ["path", str(path), "--packet", "1", "--json"])
+    seen = [h for h in out["hops"] if h["seen"]]
+    assert [(h["role"], h["inferred"]) for h in seen] == [("ipip-device", True)]
+    assert out["cni"] == "calico-ipip"

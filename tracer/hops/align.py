@@ -5,7 +5,8 @@ and gives each observation its hop. Points on a named node match hops on that no
 unqualified interface name, a single capture) can match a hop on any node, but within one packet it stands for
 one node only (a capture point cannot be on both ends of a tunnel). Observations are taken in order and each
 goes to the first matching hop not before the previous one, so a veth seen twice (source and destination pod on
-one node) fills both hops.
+one node) fills both hops. Points without a node that did not see the packet are not counted as capturing it
+(nothing says which node they were on).
 """
 
 from __future__ import annotations
@@ -56,27 +57,32 @@ def align(hops: list[Hop], obs_points: list[int], points: list, pod_points: set[
     for h, cands in enumerate(candidates):
         for pid in cands:
             by_point.setdefault(pid, []).append(h)
-    anon_node: str | None = None
+    # Points without a node stand for one node within a packet: the first hop one of them is placed on binds them
+    # (to that hop's node, or to its side of the path when the endpoints' nodes are unknown).
+    def side_key(h: int) -> object:
+        return hops[h].node if hops[h].node is not None else ("side", hops[h].side)
+
+    anon_key: object = None
     anon_bound = False
     cur = 0
     out: list[int] = []
     for pid in obs_points:
         options = by_point.get(pid, [])
         if points[pid].node is None and anon_bound:
-            options = [h for h in options if hops[h].node in (None, anon_node)]
+            options = [h for h in options if side_key(h) == anon_key]
         ahead = [h for h in options if h >= cur]
         pick = ahead[0] if ahead else (options[0] if options else -1)
         if pick >= 0:
             cur = max(cur, pick + (1 if ahead else 0))
-            if points[pid].node is None and not anon_bound and hops[pick].node is not None:
-                anon_node, anon_bound = hops[pick].node, True
+            if points[pid].node is None and not anon_bound:
+                anon_key, anon_bound = side_key(pick), True
         out.append(pick)
     seen = set(h for h in out if h >= 0)
     captured = []
     expect = []
     for h, hop in enumerate(hops):
         usable = [pid for pid in candidates[h]
-                  if points[pid].node is not None or hop.node is None or (anon_bound and anon_node == hop.node)]
+                  if points[pid].node is not None or (anon_bound and anon_key == side_key(h))]
         captured.append((bool(usable) and hop.observable) or h in seen)
         expect.append(usable[0] if usable else -1)
     last = max(seen) if seen else -1

@@ -440,18 +440,21 @@ def analyze(index: Any, cluster: Any = None, cni: str | None = None, *, window_n
         inferred, reason = False, "interface name"
         if role is None:
             linktypes = {getattr(s, "linktype", 1) for s, sp in zip(index.sources, src_point) if sp == pid}
-            macs = [bytes(index.frame(int(r))[:6]) for r in rows[:32]
-                    if 1 in linktypes and hasattr(index, "frame")]
+            macs = []
+            if linktypes == {1} and hasattr(index, "frame"):
+                ip_rows = rows[c["i_ver"][rows] != 0][:32]
+                macs = [bytes(index.frame(int(r))[:12]) for r in ip_rows]
             guess = R.infer_role(c["encap"][rows], c["i_ver"][rows], c["o_proto"][rows], c["o_dport"][rows],
-                                 min(linktypes) if linktypes else 1, macs)
+                                 min(linktypes) if linktypes else 1, macs, c["i_ttl"][rows])
             role, inferred, reason = guess.role, True, guess.reason
         first = int(c["ts_ns"][rows].min()) if len(rows) else 0
         last = int(c["ts_ns"][rows].max()) if len(rows) else 0
         points.append(PointInfo(pid, name, node, iface, role, inferred, reason, first, last))
 
     # 2. Mode and topology.
-    ifaces = [p.iface for p in points if p.iface]
-    a.mode, a.mode_reason = D.detect_mode(cni=cni, annotations=facts.node_annotations, wire=wire, ifaces=ifaces)
+    ifaces = [p.iface for p in points if p.iface and not p.inferred]
+    a.mode, a.mode_reason = D.detect_mode(cni=cni, annotations=facts.node_annotations, wire=wire, ifaces=ifaces,
+                                          roles=[p.role for p in points if p.inferred])
     # A first, coarse grouping (source-side key, 10 s window: no clock correction yet) orders each packet's
     # observations within a node, which tells the topology which end of a link is local, and feeds the clocks.
     ts = c["ts_ns"].astype(np.int64)
@@ -574,8 +577,11 @@ def analyze(index: Any, cluster: Any = None, cni: str | None = None, *, window_n
             target[pos] = pid_
     pod_points = set(topo.point_pod)
     mode_codes = {m: i for i, m in enumerate(M.MODES)}
-    fmode = np.array([mode_codes[D.flow_mode(a.mode, int(w), a.forced)] for w in flow_wire.tolist()],
-                     dtype=np.int64)
+    # Mode per flow; under CrossSubnet a flow seen in IP-in-IP gets a distinct code (+len(MODES)) so its route
+    # keeps the tunnel even between nodes that look like one subnet.
+    fmode = np.array([mode_codes[D.flow_mode(a.mode, int(w), a.forced)]
+                      + (len(M.MODES) if a.mode == M.CALICO_IPIP_CROSSSUBNET and int(w) == D.WIRE_IPIP else 0)
+                      for w in flow_wire.tolist()], dtype=np.int64)
     s_pos = np.where(forward, pk["src_pos"], pk["dst_pos"]) if n_pk else np.empty(0, dtype=np.int64)
     d_pos = np.where(forward, pk["dst_pos"], pk["src_pos"]) if n_pk else np.empty(0, dtype=np.int64)
     # Route key per packet, in the packet's own direction.
@@ -592,12 +598,21 @@ def analyze(index: Any, cluster: Any = None, cni: str | None = None, *, window_n
     route = route.ravel().astype(np.int64)
     pk["route"] = route
     routes: list[tuple[str, list[M.Hop]]] = []
+    seen_ipip_routes = set(range(len(M.MODES), 2 * len(M.MODES)))
     for mcode, sn, dn, skind, dkind, spp, dpp in routes_u.tolist():
-        mode = M.MODES[mcode]
+        mode = M.MODES[mcode % len(M.MODES)]
         s_node = topo.nodes[sn] if sn >= 0 else None
         d_node = topo.nodes[dn] if dn >= 0 else None
+        same_subnet = None
+        if mode == M.CALICO_IPIP_CROSSSUBNET:
+            # CrossSubnet encapsulates only between nodes in different subnets (assumed /24 on the underlay);
+            # a flow seen in IP-in-IP was encapsulated whatever the addresses say.
+            sa, da = topo.node_addr.get(s_node or ""), topo.node_addr.get(d_node or "")
+            seen_ipip = mcode in seen_ipip_routes
+            same_subnet = (not seen_ipip and sa is not None and da is not None
+                           and sa.rsplit(".", 1)[0] == da.rsplit(".", 1)[0])
         hops = M.expected_path(
-            mode, s_node, d_node,
+            mode, s_node, d_node, same_subnet=same_subnet,
             src_is_pod=skind in (T.KIND_POD, T.KIND_UNKNOWN), dst_is_pod=dkind in (T.KIND_POD, T.KIND_UNKNOWN),
             src_is_node=skind == T.KIND_NODE, dst_is_node=dkind == T.KIND_NODE,
             src_iface=points[spp].name if spp >= 0 else None, dst_iface=points[dpp].name if dpp >= 0 else None)

@@ -76,9 +76,13 @@ def mode_from_traffic(wire: np.ndarray) -> tuple[str | None, str]:
     return WIRE_MODE[best], f"traffic: {int(counts[best])} packets of {what}"
 
 
-def mode_from_ifaces(ifaces: list[str]) -> tuple[str | None, str]:
-    """The mode the capture points' interface names imply, or (None, "")."""
+def mode_from_ifaces(ifaces: list[str], roles: list[str] | None = None) -> tuple[str | None, str]:
+    """The mode the capture points' interface names (or their roles inferred from traffic) imply, or (None, "")."""
     names = set(ifaces)
+    inferred = set(roles or ())
+    for role, mode in ((R.IPIP_DEV, M.CALICO_IPIP), (R.TUN_DEV, M.FLANNEL_UDP), (R.CALI, M.CALICO_BGP)):
+        if role in inferred and not names:
+            return mode, f"a capture point inferred to be a {role}"
     for name, mode in (("vxlan.calico", M.CALICO_VXLAN), ("tunl0", M.CALICO_IPIP), ("flannel0", M.FLANNEL_UDP)):
         if name in names:
             return mode, f"interface {name}"
@@ -93,11 +97,11 @@ def mode_from_ifaces(ifaces: list[str]) -> tuple[str | None, str]:
 
 
 def detect_mode(*, cni: str | None, annotations: dict[str, dict[str, str]], wire: np.ndarray,
-                ifaces: list[str]) -> tuple[str, str]:
+                ifaces: list[str], roles: list[str] | None = None) -> tuple[str, str]:
     """The capture-wide CNI mode and why (see the module docstring for the order); flannel VXLAN by default."""
     if cni:
         return M.normalise_mode(cni), f"--cni {cni}"
-    for found in (mode_from_annotations(annotations), mode_from_traffic(wire), mode_from_ifaces(ifaces)):
+    for found in (mode_from_annotations(annotations), mode_from_traffic(wire), mode_from_ifaces(ifaces, roles)):
         if found[0]:
             return found
     return M.FLANNEL_VXLAN, "default (nothing in the capture or cluster names a CNI)"

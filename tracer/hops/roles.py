@@ -89,13 +89,14 @@ class PointRole:
 
 
 def infer_role(encap: np.ndarray, i_ver: np.ndarray, o_proto: np.ndarray, o_dport: np.ndarray,
-               linktype: int, dst_macs: list[bytes]) -> PointRole:
-    """Guess a point's role from what it carries (its rows' columns and a few destination MACs).
+               linktype: int, macs: list[bytes], i_ttl: np.ndarray | None = None) -> PointRole:
+    """Guess a point's role from what it carries (its rows' columns and the first 12 bytes of a few frames).
 
-    Encapsulated traffic (VXLAN, IP-in-IP, flannel UDP on 8285) is the underlay: host eth0. Decapsulated pod
-    traffic on a raw-IP link is a tunnel device (tunl0 or flannel0); with Calico's ``ee:ee:ee:ee:ee:ee`` host MAC
-    it is a cali interface; otherwise plain IP traffic is a pod-side interface (veth or bridge, which a single
-    capture cannot tell apart: we say veth).
+    Encapsulated traffic (VXLAN, IP-in-IP, flannel UDP on 8285) is the underlay: host eth0. Pod traffic on a
+    raw-IP link is a tunnel device (tunl0). With Calico's ``ee:ee:ee:ee:ee:ee`` host MAC it is a cali interface;
+    with a bridge-plugin pod MAC (``0a:58:…``) a pod's veth (or the bridge: one capture cannot tell them apart).
+    Routed pod traffic (TTL one below 64/128/255) between two locally administered MACs is what a VXLAN device
+    shows (flannel's VTEP MACs); between other MACs it is a routed underlay (host-gw eth0).
     """
     n = len(encap)
     if n == 0:
@@ -109,8 +110,24 @@ def infer_role(encap: np.ndarray, i_ver: np.ndarray, o_proto: np.ndarray, o_dpor
         if udp8285.sum() * 2 >= n_ip:
             what = "flannel UDP (8285)"
         return PointRole(HOST_ETH0, True, f"carries {what} traffic: the underlay")
-    if linktype == 101 or linktype == 12:   # LINKTYPE_RAW / DLT_RAW: no Ethernet header
+    if linktype in (101, 12, 228):   # LINKTYPE_RAW, DLT_RAW, LINKTYPE_IPV4: no link header
         return PointRole(IPIP_DEV, True, "raw IP pod traffic without a link header: a tunnel device")
-    if dst_macs and sum(m == b"\xee" * 6 for m in dst_macs) * 2 >= len(dst_macs):
-        return PointRole(CALI, True, "pod traffic to ee:ee:ee:ee:ee:ee (Calico's host-side veth MAC)")
+    if not macs:
+        return PointRole(VETH, True, "unencapsulated IP traffic")
+    calico = sum(m[:6] == b"\xee" * 6 or m[6:12] == b"\xee" * 6 for m in macs)
+    if calico * 2 >= len(macs):
+        return PointRole(CALI, True, "pod traffic to/from ee:ee:ee:ee:ee:ee (Calico's host-side veth MAC)")
+    pod_mac = sum(m[:2] == b"\x0a\x58" or m[6:8] == b"\x0a\x58" for m in macs)
+    if pod_mac * 2 >= len(macs):
+        return PointRole(VETH, True, "pod traffic with bridge-plugin pod MACs (0a:58:…): a pod's veth")
+    routed = False
+    if i_ttl is not None and ip.any():
+        ttl = i_ttl[ip]
+        routed = np.isin(ttl, (63, 127, 254)).sum() * 2 >= len(ttl)
+    local = sum(bool(m[0] & 0x02) and bool(m[6] & 0x02) for m in macs if len(m) >= 12)
+    if routed and local * 2 >= len(macs):
+        return PointRole(VXLAN_DEV, True, "routed pod traffic between locally administered MACs (VTEP MACs): "
+                                          "a VXLAN device")
+    if routed:
+        return PointRole(HOST_ETH0, True, "routed pod traffic between node MACs: a routed underlay (host-gw)")
     return PointRole(VETH, True, "unencapsulated pod traffic on an Ethernet link")

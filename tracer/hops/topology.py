@@ -38,6 +38,7 @@ class Topology:
 
     nodes: list[str] = field(default_factory=list)
     node_code: dict[str, int] = field(default_factory=dict)
+    node_addr: dict[str, str] = field(default_factory=dict)   # node → its underlay address (text)
     addr_keys: np.ndarray = field(default_factory=lambda: np.empty(0, dtype=np.int64))   # sorted
     addr_node: np.ndarray = field(default_factory=lambda: np.empty(0, dtype=np.int64))   # node code or -1
     addr_kind: np.ndarray = field(default_factory=lambda: np.empty(0, dtype=np.int8))
@@ -234,6 +235,12 @@ def build_topology(columns: dict[str, np.ndarray], row_point: np.ndarray, points
     else:
         _prefix_fallback(all_keys, texts, node_of, kind_of)
 
+    for k, node in outer_node.items():
+        text = addr_text(k >> 32, k & 0xFFFFFFFF)
+        if text and node:
+            topo.node_addr.setdefault(node, text)
+    for ip, node in facts.node_ips.items():   # InternalIP first (tunnel addresses were added after it)
+        topo.node_addr.setdefault(node, ip)
     topo.addr_keys = all_keys
     topo.addr_text = texts
     topo.addr_node = np.array([topo.code(node_of.get(k)) for k in all_keys.tolist()], dtype=np.int64)
