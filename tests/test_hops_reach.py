@@ -117,3 +117,34 @@ def test_bad_cluster_is_one_line(dying_flow: list[str], tmp_path: Path, capsys) 
     assert main(["flows", *dying_flow, "--cluster", str(bad)]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and err[0].startswith("tracer: ")
+
+
+@pytest.mark.parametrize(("drop_after", "payload", "expect_next", "hints"), [
+    ("node1/eth0", 100, "node2/eth0", ["FDB", "8472"]),                    # lost on the wire between nodes
+    ("node1/eth0", 1440, "node2/eth0", ["FDB", "MTU", "1500"]),           # and too big once encapsulated
+    ("node2/eth0", 100, "node2/flannel.1", ["decapsulated", "rp_filter"]),
+    ("node1/cni0", 100, "node1/flannel.1", ["route", "FORWARD"]),
+])
+def test_datapath_hints_per_hop(tmp_path: Path, capsys, drop_after: str, payload: int, expect_next: str,
+                                hints: list[str]) -> None:
+    """Allowed packets that stop early get a hint for the hop that missed them: VXLAN FDB/route between nodes,
+    MTU for encapsulated sizes, decapsulation and rp_filter on the receiving tunnel, routes/FORWARD on the sender."""
+    from scapy.layers.inet import TCP
+
+    sc = Scenario()
+    tcp_conversation(sc, flannel_vxlan_packet, POD_A, POD_B, sport=40500, ipid_a=500, ipid_b=600)
+    for k in range(2):
+        flannel_vxlan_packet(sc, POD_A, POD_B, TCP(sport=41000, dport=8080, flags="PA", seq=7 + k) / (b"x" * payload),
+                             ipid=900 + k, drop_after=drop_after)
+        sc.gap(200_000_000)
+    tcp_conversation(sc, flannel_vxlan_packet, POD_A, POD_B, sport=40600, ipid_a=700, ipid_b=800)
+    files = sc.write(tmp_path)
+    cluster = write_cluster(tmp_path / "cluster.yaml", [POD_A, POD_B])
+    flows = run_json(capsys, ["flows", *files, "--json", "--cluster", cluster])
+    dead = [f for f in flows if f["sport"] == 41000][0]
+    assert dead["dropped_after"] == drop_after and dead["verdict"] == "allow"
+    assert f"expected next {expect_next}" in dead["explanation"]
+    for word in hints:
+        assert word in dead["explanation"], (word, dead["explanation"])
+    if payload < 1000:
+        assert "MTU" not in dead["explanation"]
