@@ -135,6 +135,36 @@ def nesting_bound(text: str) -> int:
     return flow + block
 
 
+# Below this many characters a document cannot nest deep enough to overflow libyaml's C stack (every level
+# costs at least one character; the crash needs over 20,000 levels with an 8 MiB stack).
+C_LOADER_SHORT_TEXT = 8192
+_OPEN_EVENTS = (yaml.SequenceStartEvent, yaml.MappingStartEvent)
+_CLOSE_EVENTS = (yaml.SequenceEndEvent, yaml.MappingEndEvent)
+
+
+def event_depth_within(text: str, limit: int) -> bool:
+    """Whether ``text`` nests at most ``limit`` levels, from libyaml's event stream (its parser is iterative).
+
+    ``nesting_bound`` is a guess that quoted or commented closing brackets and ``? `` keys can fool; this is
+    exact, and stops at the first event past the limit. YAML errors propagate as from ``load_all``.
+    """
+    if len(text) < C_LOADER_SHORT_TEXT:
+        return True
+    parser = _LOADER(text)
+    depth = 0
+    try:
+        while (event := parser.get_event()) is not None:
+            if isinstance(event, _OPEN_EVENTS):
+                depth += 1
+                if depth > limit:
+                    return False
+            elif isinstance(event, _CLOSE_EVENTS):
+                depth -= 1
+    finally:
+        parser.dispose()
+    return True
+
+
 def _parse(path: str, text: str) -> list[Any]:
     stripped = text.lstrip()
     if path.lower().endswith(".json") or stripped[:1] in ("{", "["):
@@ -149,8 +179,9 @@ def _parse(path: str, text: str) -> list[Any]:
             # flow-style YAML that is not JSON: fall through to YAML
     # libyaml's composer recurses in C once per nesting level and crashes the process on a deep enough document;
     # such documents go to the pure-Python SafeLoader, whose recursion ends in a RecursionError instead.
-    loader = _LOADER if nesting_bound(text) <= C_LOADER_MAX_DEPTH else yaml.SafeLoader
     try:
+        deep = nesting_bound(text) > C_LOADER_MAX_DEPTH or not event_depth_within(text, C_LOADER_MAX_DEPTH)
+        loader = yaml.SafeLoader if deep else _LOADER
         docs = list(yaml.load_all(text, Loader=loader))  # noqa: S506 - CSafeLoader/SafeLoader: safe_load rules
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark
