@@ -79,6 +79,25 @@ def test_discovery_on_lab_node(flannel_lab) -> None:
     assert route["gateway"] == node2.tunnel_ip and route["dev"] == "flannel.1" and route["onlink"]
 
 
+def test_node_facts_without_cluster_access(flannel_lab, tmp_path) -> None:
+    """`ifaces --cluster-yaml` writes Nodes that tracer's cluster model reads: this node with its own podCIDR
+    (from subnet.env) and the peer, named by its IP, owning the peer's pod subnet."""
+    from tracer.k8s.cluster import load_cluster
+
+    node1, node2 = flannel_lab.nodes
+    path = tmp_path / "facts.yaml"
+    _tracer("ifaces", "--netns", node1.netns, "--hostname", "node1", "--subnet-env",
+            f"/run/tracer-lab/node1/subnet.env", "--cluster-yaml", str(path))
+    import yaml
+
+    nodes = {n["metadata"]["name"]: n for n in yaml.safe_load(path.read_text())["items"]}
+    assert nodes["node1"]["spec"]["podCIDR"] == node1.pod_cidr
+    assert nodes[node2.ip]["spec"]["podCIDR"] == node2.pod_cidr
+    assert nodes[node2.ip]["status"]["addresses"][0]["address"] == node2.ip
+    cluster = load_cluster([str(path)])
+    assert cluster.resolve_ip(node2.ip).kind == "node"
+
+
 def test_status_lists_pods_with_netns_ip_mac(flannel_lab) -> None:
     """`lab status --json` gives each pod's namespace, IP (inside its node's podCIDR) and MAC."""
     st = json.loads(_tracer("lab", "status", "--json").stdout)

@@ -15,13 +15,21 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--netns", metavar="NAME", help="look inside a named network namespace (e.g. a lab node)")
     p.add_argument("--subnet-env", metavar="PATH",
                    help="flannel's subnet.env (default /run/flannel/subnet.env for the host's namespace)")
+    p.add_argument("--hostname", metavar="NAME", help="the node's name (default: host name, or the namespace's)")
+    p.add_argument("--cluster-yaml", metavar="PATH",
+                   help="also write what the node knows (itself and the remote nodes with their pod subnets) as a "
+                   "Kubernetes List of Nodes, for --cluster when kubectl is out of reach")
     p.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
     from tracer.node.discover import discover
 
-    info = discover(args.netns, subnet_env=args.subnet_env)
+    info = discover(args.netns, subnet_env=args.subnet_env, hostname=args.hostname)
+    if args.cluster_yaml:
+        from tracer.node.facts import write_cluster_yaml
+
+        write_cluster_yaml(info, args.cluster_yaml)
     if args.json:
         print(json.dumps(info.to_dict(), indent=2))
         return 0

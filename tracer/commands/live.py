@@ -225,10 +225,29 @@ def _ui_available() -> bool:
 
 
 def _run_ui(cap, stop, args) -> None:
+    """The TUI following the spool. Without --cluster it gets what the node itself knows (tracer.node.facts):
+    its CNI mode and the remote pod subnets' nodes, so hops line up without cluster access."""
     from tracer.ui.app import run_app
 
-    run_app([cap.segments[0]], cluster=args.cluster, live=cap)
-    stop.set()
+    cluster, cni = args.cluster, None
+    if not cluster:
+        from tracer.node.discover import discover
+        from tracer.node.facts import write_cluster_yaml
+
+        info = discover(args.netns, hostname=node_name(args))
+        cni = info.mode
+        facts = os.path.join(os.path.dirname(cap.segments[0]), ".tracer-node-facts.yaml")
+        write_cluster_yaml(info, facts)
+        cluster = [facts]
+    try:
+        run_app([cap.segments[0]], cluster=cluster, cni=cni, live=cap)
+    finally:
+        stop.set()
+        if not args.cluster:
+            try:
+                os.unlink(cluster[0])
+            except OSError:
+                pass
 
 
 def _print_rows(cap, stop, worker, args) -> None:
