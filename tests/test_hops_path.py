@@ -188,3 +188,28 @@ def test_single_raw_tunnel_capture(public_captures: Path, capsys) -> None:
     seen = [h for h in out["hops"] if h["seen"]]
     assert [(h["role"], h["inferred"]) for h in seen] == [("ipip-device", True)]
     assert out["cni"] == "calico-ipip"
+
+
+def test_flannel_udp_backend(tmp_path: Path, capsys) -> None:
+    """flannel's UDP backend: the pod packet on flannel0 (a TUN device: raw IP) and the same packet inside UDP 8285
+    on eth0 are one packet; the mode is detected from the traffic and the wire hop says udp."""
+    from scapy.layers.inet import ICMP, IP, UDP
+    from scapy.layers.l2 import Ether
+
+    from tests.hops_scenarios import NODE_IP, NODE_MAC
+
+    sc = Scenario()
+    for seq in (1, 2):
+        inner = IP(src="10.244.1.5", dst="10.244.2.7", ttl=63, id=40 + seq) / ICMP(type=8, id=9, seq=seq) / (b"x" * 16)
+        sc.gap()
+        sc.add("node1/flannel0", bytes(inner), 101)
+        sc.add("node1/eth0", bytes(Ether(src=NODE_MAC["node1"], dst=NODE_MAC["node2"]) /
+                                   IP(src=NODE_IP["node1"], dst=NODE_IP["node2"], id=seq) /
+                                   UDP(sport=8285, dport=8285) / inner))
+    files = sc.write(tmp_path)
+    out = run_json(capsys, ["path", *files, "--packet", "1", "--json"])
+    assert out["cni"] == "flannel-udp"
+    seen = [(h["point"], h["role"], h["encap"]) for h in out["hops"] if h["seen"]]
+    assert seen == [("node1/flannel0", "tun-device", None), ("node1/eth0", "host-eth0", "udp")]
+    flows = run_json(capsys, ["flows", *files, "--json"])
+    assert [(f["src"], f["dst"], f["proto"], f["packets"]) for f in flows] == [("10.244.1.5", "10.244.2.7", "ICMP", 2)]

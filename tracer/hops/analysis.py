@@ -32,6 +32,7 @@ from tracer.hops import topology as T
 from tracer.hops.align import Alignment, align
 from tracer.hops.clocks import ClockEstimate, crossing_delays, estimate_offsets
 from tracer.hops.cluster_facts import ClusterFacts, load_facts
+from tracer.hops.udp_backend import inner_columns
 from tracer.hops.identity import assign_packet_ids, group_by_key, hash_columns, packet_keys, renumber_by_first_row
 
 COARSE_WINDOW_NS = 10_000_000_000
@@ -433,6 +434,9 @@ def analyze(index: Any, cluster: Any = None, cni: str | None = None, *, window_n
     pinfo, src_point = _points(index, c["source"])
     row_point = src_point[c["source"].astype(np.int64)] if n else np.empty(0, dtype=np.int64)
     wire = D.wire_class(c) if n else np.empty(0, dtype=np.uint8)
+    # flannel's UDP backend: the index does not look inside UDP 8285; read those frames' inner packets here.
+    c = inner_columns(index, c, np.flatnonzero(wire == D.WIRE_FLANNEL_UDP))
+    a._c = c
     points: list[PointInfo] = []
     for pid, (name, node, iface) in enumerate(pinfo):
         rows = np.flatnonzero(row_point == pid)
@@ -553,7 +557,10 @@ def analyze(index: Any, cluster: Any = None, cni: str | None = None, *, window_n
     by_flow = _Segments(flow, n_fl)
     open_pk = by_flow.reduce(np.minimum, np.where(opener, pk_ids, big), big)
     first_pk = by_flow.reduce(np.minimum, pk_ids, big)
-    reverse_hint = (sp[first_pk] < 1024) & (dp[first_pk] >= 1024) & ~icmp[first_pk] if n_fl else np.zeros(0, bool)
+    # Without an opener, a first packet from a service port to an ephemeral one (Linux: 32768-60999) is a reply.
+    fsp, fdp = sp[first_pk], dp[first_pk]
+    reverse_hint = ((fsp < fdp) & ((fsp < 1024) | ((fdp >= 32768) & (fsp < 32768)))
+                    & ~icmp[first_pk]) if n_fl else np.zeros(0, bool)
     init_pk = np.where(open_pk != big, open_pk, first_pk)
     # The initiator is the lower endpoint when its packet did not swap.
     init_is_lo = ~swap[init_pk]
