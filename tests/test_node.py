@@ -76,3 +76,16 @@ def test_subnet_env_parsing(tmp_path) -> None:
     p.write_text(text)
     assert read_subnet_env(str(p))["FLANNEL_MTU"] == "1450"
     assert read_subnet_env(str(tmp_path / "absent")) is None
+
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.text(max_size=2000))
+def test_subnet_env_never_raises(text) -> None:
+    """Any text (a hostile or corrupt subnet.env) parses to a dict of strings without raising."""
+    out = parse_subnet_env(text)
+    assert all(isinstance(k, str) and isinstance(v, str) for k, v in out.items())
+    assert all("\n" not in k for k in out)
