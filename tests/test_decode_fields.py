@@ -348,3 +348,16 @@ def test_ipv6_columns_hold_table_ids() -> None:
     table = Addr6Table()
     cols = decode([ETH6 + V6, ETH6 + V6], table=table)
     assert table.format(int(cols["o_src"][0])) == "fd00::7" and table.format(int(cols["i_dst"][1])) == "fd00::9"
+
+
+def test_addr6_hash_collision_falls_back_to_exact_interning() -> None:
+    """Two different addresses whose 64-bit dedup keys collide still get different ids."""
+    mult = 0x9E3779B97F4A7C15
+    lo1, hi1, hi2 = 0x1111, 0, 5
+    lo2 = (lo1 ^ (hi2 * mult)) & (2**64 - 1)  # same key: lo ^ (hi * mult)
+    a = struct.pack("<QQ", lo1, hi1)
+    b = struct.pack("<QQ", lo2, hi2)
+    table = Addr6Table()
+    ids = table.intern(np.frombuffer(a + b + a, np.uint8).reshape(3, 16))
+    assert ids[0] == ids[2] != ids[1]
+    assert (table[int(ids[0])], table[int(ids[1])]) == (a, b)

@@ -138,7 +138,7 @@ def _decode_chunk(data: "_Bytes", offsets: np.ndarray, caplens: np.ndarray, link
     # large mmapped file, and each header gather straight from it costs a cache (and TLB) miss per packet;
     # one gather of the heads, then all header reads run over sequential memory.
     heads, head_len = _heads(data, offsets, caplens)
-    first = _Decoder(_Bytes(heads.reshape(-1)), ports, addr6)
+    first = _Decoder(_Bytes(heads.reshape(-1), zeros_at=n * HEAD), ports, addr6)
     out = first.run(np.arange(n, dtype=np.int64) * HEAD, head_len, linktypes)
     # Pass 2, from the file itself, for the few frames whose headers run past HEAD bytes or whose IP length
     # comes from the capture length (BIG TCP): their head copy is not the whole story.
@@ -150,18 +150,21 @@ def _decode_chunk(data: "_Bytes", offsets: np.ndarray, caplens: np.ndarray, link
     return out
 
 
-#: Bytes of each frame copied for the vectorised pass; covers Ethernet + VLAN + IPv4/IPv6 + UDP + VXLAN +
-#: Ethernet + IPv4/IPv6 + TCP with options room. Frames needing more are decoded again from the file.
-HEAD = 128
+#: Bytes of each frame copied for the vectorised pass: Ethernet + VLAN + IPv6 + UDP + VXLAN + Ethernet + IPv6 + TCP
+#: is 148. Frames needing more (IP options, long Geneve options, deeper nesting) are decoded again from the file.
+HEAD = 160
 
 
 def _heads(data: "_Bytes", offsets: np.ndarray, caplens: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """An (n, HEAD) uint8 copy of each frame's first HEAD bytes (zero padded) and how many are real."""
+    """An (n + 1, HEAD) uint8 copy of each frame's first HEAD bytes (zero padded; the extra last row is all
+    zeros) and how many bytes of each are real."""
     n = len(offsets)
     start = np.clip(offsets, 0, data.size)
     head_len = np.clip(np.minimum(caplens, data.size - start), 0, HEAD)
     whole = start + HEAD <= data.size
-    heads = data.take(np.dtype(f"V{HEAD}"), start, whole).view(np.uint8).reshape(n, HEAD)
+    heads = np.empty((n + 1, HEAD), np.uint8)
+    heads[:n] = data.take(np.dtype(f"V{HEAD}"), start, whole).view(np.uint8).reshape(n, HEAD)
+    heads[n] = 0
     for k in np.flatnonzero(~whole):  # the last frames of the buffer: at most HEAD of them
         m = int(head_len[k])
         heads[k, :m] = data.buf[start[k]:start[k] + m]
@@ -217,12 +220,13 @@ class _Bytes:
     reading a whole header for m packets is a single fancy-index gather of m records.
     """
 
-    def __init__(self, buf: np.ndarray) -> None:
+    def __init__(self, buf: np.ndarray, zeros_at: int | None = None) -> None:
         buf = np.asarray(buf)
         if buf.dtype != np.uint8 or buf.ndim != 1 or not buf.flags.c_contiguous:
             buf = np.ascontiguousarray(buf, dtype=np.uint8).reshape(-1)
         self.buf = buf
         self.size = int(buf.size)
+        self.zeros_at = zeros_at  # where HEAD zero bytes lie: a gather aimed there reads an all-zero record
         self._views: dict[np.dtype, np.ndarray] = {}
 
     def take(self, dt: np.dtype, pos: np.ndarray, ok: np.ndarray) -> np.ndarray:
@@ -240,43 +244,55 @@ class _Bytes:
             raw = np.dtype(f"V{dt.itemsize}") if dt.names else dt
             view = self._views[dt] = np.ndarray((self.size - dt.itemsize + 1,), raw, buffer=self.buf,
                                                 strides=(1,))
-        every = ok.all()
-        rec = view[pos if every else np.where(ok, pos, 0)]
-        if not every:
+        if ok.all():
+            rec = view[pos]
+        elif self.zeros_at is not None:
+            rec = view[np.where(ok, pos, self.zeros_at)]
+        else:
+            rec = view[np.where(ok, pos, 0)]
             rec.view(np.uint8).reshape(len(rec), dt.itemsize)[~ok] = 0
         return rec.view(dt) if dt.names else rec
 
 
 class _Level:
-    """One IP header (and its layer 4) decoded for m rows of the batch; all fields 0 where ``ok`` is False."""
+    """One IP header (and its layer 4) decoded for m rows of the batch; all fields 0 where ``ok`` is False.
+
+    Field arrays are created on first use: a field set for every row at once (``put`` with slice(None)) is
+    never zero-filled first, which matters because zero-filling two dozen arrays per level costs as much as
+    decoding the common layout.
+    """
+
+    FIELDS: dict[str, np.dtype] = {
+        name: np.dtype(dt)
+        for name, dt in (
+            ("ok", bool), ("ver", np.uint8), ("src", np.uint32), ("dst", np.uint32), ("proto", np.uint8),
+            ("ttl", np.uint8), ("ipid", np.uint16), ("ilen", np.uint16), ("l4pos", np.int64), ("l4end", np.int64),
+            # l4ok: a layer 4 header starts at l4pos (IP header complete, not a later fragment);
+            # cut: the IP packet is longer than what was captured; by_end: its length came from the capture
+            ("l4ok", bool), ("cut", bool), ("by_end", bool), ("nonfirst", bool), ("isfrag", bool),
+            ("trunc", bool), ("sport", np.uint16), ("dport", np.uint16), ("tcp_flags", np.uint8),
+            ("tcp_seq", np.uint32), ("tcp_ack", np.uint32), ("icmp_type", np.uint8), ("icmp_code", np.uint8),
+            ("icmp_id", np.uint16), ("icmp_seq", np.uint16),
+        )
+    }
 
     def __init__(self, m: int) -> None:
-        z = np.zeros
-        self.ok = z(m, bool)
-        self.ver = z(m, np.uint8)
-        self.src = z(m, np.uint32)
-        self.dst = z(m, np.uint32)
-        self.proto = z(m, np.uint8)
-        self.ttl = z(m, np.uint8)
-        self.ipid = z(m, np.uint16)
-        self.ilen = z(m, np.uint16)
-        self.l4pos = z(m, np.int64)
-        self.l4end = z(m, np.int64)
-        self.l4ok = z(m, bool)  # a layer 4 header starts at l4pos (header complete, not a later fragment)
-        self.cut = z(m, bool)  # the IP packet is longer than what was captured
-        self.nonfirst = z(m, bool)
-        self.isfrag = z(m, bool)
-        self.trunc = z(m, bool)
-        self.by_end = z(m, bool)  # the IP length came from the end of the captured bytes
-        self.sport = z(m, np.uint16)
-        self.dport = z(m, np.uint16)
-        self.tcp_flags = z(m, np.uint8)
-        self.tcp_seq = z(m, np.uint32)
-        self.tcp_ack = z(m, np.uint32)
-        self.icmp_type = z(m, np.uint8)
-        self.icmp_code = z(m, np.uint8)
-        self.icmp_id = z(m, np.uint16)
-        self.icmp_seq = z(m, np.uint16)
+        self.m = m
+
+    def __getattr__(self, name: str) -> np.ndarray:  # only for fields not set yet
+        dt = _Level.FIELDS.get(name)
+        if dt is None:
+            raise AttributeError(name)
+        arr = np.zeros(self.m, dt)
+        setattr(self, name, arr)
+        return arr
+
+    def put(self, name: str, ix: Sel, values) -> None:
+        """Set field ``name`` at rows ``ix`` (slice(None): every row) to ``values``."""
+        if isinstance(ix, slice) and name not in self.__dict__:
+            self.__dict__[name] = np.array(np.broadcast_to(values, (self.m,)), dtype=_Level.FIELDS[name])
+        else:
+            getattr(self, name)[ix] = values
 
 
 _IP_COLUMNS = ("ver", "src", "dst", "proto", "ttl", "ipid", "sport", "dport")
@@ -477,18 +493,18 @@ class _Decoder:
         every = clean.all()
         fast = ix if every else _compose(ix, np.flatnonzero(clean))
         c = slice(None) if every else clean
-        lv.ok[fast] = True
-        lv.ver[fast] = 4
-        lv.src[fast] = h["src"][c]
-        lv.dst[fast] = h["dst"][c]
-        lv.proto[fast] = h["proto"][c]
-        lv.ttl[fast] = h["ttl"][c]
-        lv.ipid[fast] = h["id"][c]
-        lv.ilen[fast] = tot[c]
-        lv.l4pos[fast] = p[c] + 20
-        lv.l4end[fast] = np.minimum(ip_end[c], e[c])
-        lv.cut[fast] = ip_end[c] > e[c]
-        lv.l4ok[fast] = True
+        lv.put("ok", fast, True)
+        lv.put("ver", fast, 4)
+        lv.put("src", fast, h["src"][c])
+        lv.put("dst", fast, h["dst"][c])
+        lv.put("proto", fast, h["proto"][c])
+        lv.put("ttl", fast, h["ttl"][c])
+        lv.put("ipid", fast, h["id"][c])
+        lv.put("ilen", fast, tot[c])
+        lv.put("l4pos", fast, p[c] + 20)
+        lv.put("l4end", fast, np.minimum(ip_end[c], e[c]))
+        lv.put("cut", fast, ip_end[c] > e[c])
+        lv.put("l4ok", fast, True)
         if not every:
             rest = np.flatnonzero(~clean)
             raw = h.view(f"V{_IP4.itemsize}")[rest].view(_IP4)
@@ -509,22 +525,22 @@ class _Decoder:
         l4end = np.minimum(ip_end, e)
         off = h["frag"] & 0x1FFF
         header_in = p + hl <= e
-        lv.ok[ix] = ok
-        lv.ver[ix] = np.where(ok, 4, 0)
-        lv.src[ix] = h["src"]
-        lv.dst[ix] = h["dst"]
-        lv.proto[ix] = h["proto"]
-        lv.ttl[ix] = h["ttl"]
-        lv.ipid[ix] = h["id"]
-        lv.ilen[ix] = np.where(tot > 0, tot, np.minimum(l4end - p, 0xFFFF))
-        lv.l4pos[ix] = p + hl
-        lv.l4end[ix] = l4end
-        lv.cut[ix] = ok & (ip_end > e)
-        lv.by_end[ix] = ok & ~sized
-        lv.nonfirst[ix] = ok & (off != 0)
-        lv.isfrag[ix] = ok & ((off != 0) | ((h["frag"] & 0x2000) != 0))
-        lv.l4ok[ix] = ok & (hl >= 20) & header_in & (off == 0)
-        lv.trunc[ix] = ~have | (ok & (hl >= 20) & ~header_in)
+        lv.put("ok", ix, ok)
+        lv.put("ver", ix, np.where(ok, 4, 0))
+        lv.put("src", ix, h["src"])
+        lv.put("dst", ix, h["dst"])
+        lv.put("proto", ix, h["proto"])
+        lv.put("ttl", ix, h["ttl"])
+        lv.put("ipid", ix, h["id"])
+        lv.put("ilen", ix, np.where(tot > 0, tot, np.minimum(l4end - p, 0xFFFF)))
+        lv.put("l4pos", ix, p + hl)
+        lv.put("l4end", ix, l4end)
+        lv.put("cut", ix, ok & (ip_end > e))
+        lv.put("by_end", ix, ok & ~sized)
+        lv.put("nonfirst", ix, ok & (off != 0))
+        lv.put("isfrag", ix, ok & ((off != 0) | ((h["frag"] & 0x2000) != 0)))
+        lv.put("l4ok", ix, ok & (hl >= 20) & header_in & (off == 0))
+        lv.put("trunc", ix, ~have | (ok & (hl >= 20) & ~header_in))
 
     def _ip6(self, lv: _Level, ix: Sel, p: np.ndarray, e: np.ndarray) -> None:
         have = p + 40 <= e
@@ -534,8 +550,8 @@ class _Decoder:
         src = np.zeros(m, np.uint32)
         dst = np.zeros(m, np.uint32)
         if ok.any():
-            src[ok] = self.addr6.intern(h["src"][ok])
-            dst[ok] = self.addr6.intern(h["dst"][ok])
+            ids = self.addr6.intern(np.concatenate([h["src"][ok], h["dst"][ok]]))
+            src[ok], dst[ok] = np.split(ids, 2)
         plen = h["plen"].astype(np.int64)
         # Payload length 0: BIG TCP or a jumbogram; the packet is what was captured.
         ip_end = np.where(plen > 0, p + 40 + plen, e)
@@ -564,46 +580,49 @@ class _Decoder:
             q[x] = qx + np.where(fits, size, 0)
             alive[x] = fits
         still_ext = _isin(nh, IPV6_EXT)
-        lv.ok[ix] = ok
-        lv.ver[ix] = np.where(ok, 6, 0)
-        lv.src[ix] = src
-        lv.dst[ix] = dst
-        lv.proto[ix] = nh
-        lv.ttl[ix] = h["hlim"]
-        lv.ilen[ix] = np.where(plen > 0, plen + 40, np.minimum(l4end - p, 0xFFFF))
-        lv.l4pos[ix] = q
-        lv.l4end[ix] = l4end
-        lv.cut[ix] = cut
-        lv.by_end[ix] = ok & (plen == 0)
-        lv.nonfirst[ix] = nonfirst
-        lv.isfrag[ix] = isfrag
-        lv.l4ok[ix] = alive & ~still_ext & ~nonfirst & (q <= l4end)
-        lv.trunc[ix] = trunc
+        lv.put("ok", ix, ok)
+        lv.put("ver", ix, np.where(ok, 6, 0))
+        lv.put("src", ix, src)
+        lv.put("dst", ix, dst)
+        lv.put("proto", ix, nh)
+        lv.put("ttl", ix, h["hlim"])
+        lv.put("ilen", ix, np.where(plen > 0, plen + 40, np.minimum(l4end - p, 0xFFFF)))
+        lv.put("l4pos", ix, q)
+        lv.put("l4end", ix, l4end)
+        lv.put("cut", ix, cut)
+        lv.put("by_end", ix, ok & (plen == 0))
+        lv.put("nonfirst", ix, nonfirst)
+        lv.put("isfrag", ix, isfrag)
+        lv.put("l4ok", ix, alive & ~still_ext & ~nonfirst & (q <= l4end))
+        lv.put("trunc", ix, trunc)
 
     # ------------------------------------------------------------ layer 4
     def _l4(self, lv: _Level) -> None:
         take = self.b.take
-        tcp = _where(lv.l4ok & (lv.proto == 6))
-        if tcp is not None:
-            p, e = lv.l4pos[tcp], lv.l4end[tcp]
-            full = p + 20 <= e
-            r = take(_TCP, p, full)
-            sport, dport, seq, ack, fl = r["sport"], r["dport"], r["seq"], r["ack"], r["flags"]
-            if not full.all():  # keep what a short capture still holds
-                sport, dport, seq, ack, fl = (a.copy() for a in (sport, dport, seq, ack, fl))
-                part = ~full
-                for arr, dt, at in ((sport, _BE16, 0), (dport, _BE16, 2), (seq, _BE32, 4), (ack, _BE32, 8),
-                                    (fl, _U8, 13)):
-                    arr[part] = take(dt, p[part] + at, p[part] + at + dt.itemsize <= e[part])
-                lv.trunc[tcp] |= part & lv.cut[tcp]
-            lv.sport[tcp], lv.dport[tcp] = sport, dport
-            lv.tcp_seq[tcp], lv.tcp_ack[tcp], lv.tcp_flags[tcp] = seq, ack, fl
-        other = _where(lv.l4ok & _isin(lv.proto, PORTED[1:]))
-        if other is not None:
-            p, e = lv.l4pos[other], lv.l4end[other]
-            r = take(_PORTS, p, p + 4 <= e)
-            lv.sport[other], lv.dport[other] = r["sport"], r["dport"]
-            lv.trunc[other] |= (p + 8 > e) & lv.cut[other]
+        proto, p, e = lv.proto, lv.l4pos, lv.l4end
+        # TCP, UDP, SCTP, UDP-Lite and DCCP all start with the two ports: one gather of a TCP-sized prefix
+        # for every row (most rows are one of them), masked, instead of a gather and scatter per protocol.
+        ported = lv.l4ok & ((proto == 6) | (proto == 17) | (proto == 132) | (proto == 136) | (proto == 33))
+        fits = ported & (p + _TCP.itemsize <= e)
+        r = take(_TCP, p, fits)
+        lv.sport, lv.dport = r["sport"].astype(np.uint16), r["dport"].astype(np.uint16)
+        tcp = fits & (proto == 6)
+        if tcp.any():
+            lv.tcp_seq = np.where(tcp, r["seq"], 0).astype(np.uint32)
+            lv.tcp_ack = np.where(tcp, r["ack"], 0).astype(np.uint32)
+            lv.tcp_flags = np.where(tcp, r["flags"], 0).astype(np.uint8)
+        # TCP needs 20 bytes, the others 8 (SCTP's and DCCP's longer headers hold nothing indexed).
+        lv.trunc |= lv.cut & ported & (p + np.where(proto == 6, 20, 8) > e)
+        part = np.flatnonzero(ported & ~fits)  # fewer than 14 bytes: keep what a short capture still holds
+        if part.size:
+            pp, ee, t = p[part], e[part], proto[part] == 6
+            for arr, dt, at, only_tcp in (("sport", _BE16, 0, False), ("dport", _BE16, 2, False),
+                                          ("tcp_seq", _BE32, 4, True), ("tcp_ack", _BE32, 8, True),
+                                          ("tcp_flags", _U8, 13, True)):
+                have = pp + at + dt.itemsize <= ee
+                if only_tcp:
+                    have &= t
+                getattr(lv, arr)[part] = take(dt, pp + at, have)
         icmp = _where(lv.l4ok & (((lv.proto == 1) & (lv.ver == 4)) | ((lv.proto == 58) & (lv.ver == 6))))
         if icmp is not None:
             p, e = lv.l4pos[icmp], lv.l4end[icmp]
