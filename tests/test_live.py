@@ -100,6 +100,22 @@ def test_one_packet_at_every_hop(lab, tmp_path) -> None:
         assert encap == [0, 0, 0, 1] and index["vni"][rows_of][-1] == 1
 
 
+def test_two_nodes_from_one_command(lab) -> None:
+    """NETNS:IFACE captures another namespace's interface: node1/eth0 and node2/eth0 in one capture, and each
+    VXLAN datagram leaving node1 is seen arriving on node2 (same outer IP ID, later or equal timestamp)."""
+    proc = subprocess.Popen(_live("-i", "trl-node1:eth0", "-i", "trl-node2:eth0", "--no-ui", "--format", "jsonl",
+                                  "--duration", "3"), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    time.sleep(1.2)
+    assert _agent(lab.pod("linux/nginx").netns, "ping", lab.pod("linux/tomcat").ip, "2").returncode == 0
+    stdout, stderr = proc.communicate(timeout=30)
+    assert proc.returncode == 0, stderr
+    rows = [json.loads(line) for line in stdout.splitlines() if line.strip()]
+    vx = [r for r in rows if r["encap"] == "vxlan" and r["src"] == lab.nodes[0].ip]
+    by_point = {p: {r["ip_id"]: r["ts"] for r in vx if r["point"] == p} for p in ("node1/eth0", "node2/eth0")}
+    assert len(by_point["node1/eth0"]) >= 2
+    assert by_point["node1/eth0"].keys() == by_point["node2/eth0"].keys()
+
+
 def _ip(text: str) -> int:
     a, b, c, d = (int(x) for x in text.split("."))
     return (a << 24) | (b << 16) | (c << 8) | d

@@ -17,7 +17,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                               description="Capture on one or several interfaces at once (each a capture point "
                               "NODE/IFACE) into a pcapng spool and show the packets as they arrive. Without --iface, "
                               "the CNI interfaces found on the node are used.")
-    p.add_argument("--iface", "-i", action="append", metavar="IFACE", help="interface to capture on; repeatable")
+    p.add_argument("--iface", "-i", action="append", metavar="IFACE",
+                   help="interface to capture on; repeatable; NETNS:IFACE captures in a named network namespace")
     p.add_argument("--filter", "-f", metavar="BPF", help="kernel capture filter, tcpdump syntax (e.g. 'udp port 8472')")
     p.add_argument("--write", "-w", metavar="FILE.pcapng", help="keep the capture in FILE (written to FILE.part, "
                    "renamed when the capture ends)")
@@ -64,7 +65,15 @@ def choose_points(args: argparse.Namespace) -> tuple[list, str | None]:
 
     node = node_name(args)
     if args.iface:
-        return [CapturePoint(i, node, args.netns) for i in dict.fromkeys(args.iface)], None
+        points = []
+        for spec in dict.fromkeys(args.iface):
+            ns, sep, iface = spec.partition(":")
+            if sep and os.path.exists(os.path.join("/run/netns", ns)):
+                # NETNS:IFACE captures in another named namespace (a lab node: trl-node2:eth0 is node2/eth0).
+                points.append(CapturePoint(iface, ns[4:] if ns.startswith("trl-") else ns, ns))
+            else:
+                points.append(CapturePoint(spec, node, args.netns))
+        return points, None
     from tracer.node.discover import discover
 
     info = discover(args.netns)
