@@ -27,7 +27,7 @@ from typing import Any
 
 from tracer.decode import bindings
 from tracer.decode.bindings import GENEVE, GRE, IP, UDP, VXLAN, CookedLinux, CookedLinuxV2, Ether, IPv6
-from tracer.decode.bindings import Loopback, LoopbackOpenBSD
+from tracer.decode.bindings import Loopback, LoopbackOpenBSD, VXLANPlain
 from tracer.decode.fields import VXLAN_INNER_ETHERTYPES
 
 from scapy.fields import ConditionalField, EnumField  # isort: skip  (after bindings: scapy is configured there)
@@ -42,7 +42,7 @@ _LINK: dict[int, type[Packet]] = {1: Ether, 113: CookedLinux, 276: CookedLinuxV2
                                   228: IP, 229: IPv6}
 _RAW_IP = (101, 12, 14)
 # Headers whose payload is one encapsulation level deeper (the header itself belongs to the outer level).
-_TUNNELS = (VXLAN, GENEVE, GRE)
+_TUNNELS = (VXLAN, VXLANPlain, GENEVE, GRE)
 
 
 @dataclass(frozen=True)
@@ -146,21 +146,22 @@ class _Walker:
                 if pos + span < len(frame):
                     self.layers.append(_raw_node("Padding", frame, pos + span, len(frame) - pos - span, level))
                 return
+            if isinstance(layer, VXLAN) and self._reread_vxlan(layer):
+                layer = VXLANPlain(frame[pos : pos + self._span(layer)], _underlayer=layer.underlayer)
             head = layer.raw_packet_cache
             if head is None:
                 head = frame[pos : pos + self._header_len(layer)]
-            if frame[pos : pos + len(head)] != head:  # a layer that rewrote its bytes (pre_dissect): find them
-                found = frame.find(head, pos) if head else -1
-                if found < 0:
-                    self.malformed = True
-                    self.layers.append(_raw_node("Malformed", frame, pos, len(frame) - pos, level))
-                    return
-                pos = found
+            if frame[pos : pos + len(head)] != head:
+                # a layer whose dissection rewrote its bytes (pre_dissect): its spans would be guesses, so the
+                # rest is shown as bytes rather than as fields pointing at the wrong place
+                self.malformed = True
+                self.layers.append(_raw_node(f"{layer.name} (undecoded)", frame, pos, len(frame) - pos, level))
+                return
             fields, _ = _fields(layer, head, pos)
             name = "Padding" if isinstance(layer, Padding) else str(layer.name)
             self.layers.append(LayerNode(name, pos, len(head), level, tuple(fields)))
+            nxt = self._redissect(layer, pos, len(head)) or layer.payload
             pos += len(head)
-            nxt = layer.payload
             if isinstance(layer, _TUNNELS) or (
                 isinstance(layer, (IP, IPv6)) and isinstance(nxt, (IP, IPv6))
             ):
@@ -168,6 +169,26 @@ class _Walker:
             layer = nxt
         if pos < len(frame):  # bytes scapy left unclaimed (e.g. after a payload it could not split)
             self.layers.append(_raw_node("Trailing bytes", frame, pos, len(frame) - pos, level))
+
+    def _redissect(self, layer: Packet, start: int, head_len: int) -> Packet | None:
+        """The payload as the index reads it, where scapy reads it otherwise; None to keep scapy's.
+
+        IPv6 payload length 0 and UDP length 0 (Linux BIG TCP / GSO super-frames, RFC 2675 jumbograms): the
+        packet runs to the end of the capture, where scapy would make all or the last 8 bytes of it padding.
+        """
+        if isinstance(layer, IPv6) and layer.plen == 0 and isinstance(layer.payload, (Padding, NoPayload)):
+            cls = _expected_class(layer, Raw(self.frame[start + head_len :]))
+        elif isinstance(layer, UDP) and layer.len == 0 and start + self._span(layer) > start + head_len:
+            cls = _expected_class(layer, Raw(self.frame[start + head_len :])) or Raw
+        else:
+            return None
+        data = self.frame[start + head_len : start + self._span(layer)]
+        if cls is None or not data:
+            return None
+        try:
+            return cls(data, _underlayer=layer)
+        except Exception:  # noqa: BLE001 - the walk then shows what fits of it
+            return Raw(data, _underlayer=layer)
 
     def partial(self, cls: type[Packet], pos: int, level: int) -> None:
         """Show the fields of ``cls`` that fit in ``frame[pos:]``, then the rest as a Malformed layer."""
@@ -202,6 +223,14 @@ class _Walker:
         if len(head) < 22:  # cut by the snap length: a VXLAN header whose inner frame was not captured
             return True
         return struct.unpack("!H", head[20:22])[0] in VXLAN_INNER_ETHERTYPES
+
+    def _reread_vxlan(self, layer: VXLAN) -> bool:
+        """On a configured port, scapy's reading must be the RFC 7348 one: 8 bytes, then Ethernet."""
+        udp = layer.underlayer
+        if not isinstance(udp, UDP) or udp.dport not in self.vxlan_ports:
+            return False
+        head = layer.raw_packet_cache
+        return head is None or len(head) != 8 or not isinstance(layer.payload, (Ether, NoPayload))
 
     def _span(self, layer: Packet) -> int:
         """Bytes scapy handed to ``layer`` (its header and payload, without the padding outer layers cut off)."""
