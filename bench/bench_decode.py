@@ -1,11 +1,13 @@
 #!/usr/bin/env python3
 """Time ``tracer.decode.fields.decode_frames`` alone on a classic pcap (default: a 1M-packet overlay capture).
 
-Usage: bench/bench_decode.py [FILE.pcap] [--batch 65536] [--repeat 3]
+Usage: bench/bench_decode.py [FILE.pcap] [--batch 65536] [--repeat 3] [--ipv6-overlay N]
 
 The record walk (offsets, caplens) is done once up front and not timed: this measures the header decode that
 the index runs per batch, on the mmapped file, the way ``PacketIndex`` calls it. Without FILE it writes a
 1,000,000-packet capture with ../shared/tools/gen_overlay_pcap.py into a temporary directory.
+``--ipv6-overlay N`` instead times N in-memory frames of IPv6 underlay / VXLAN / IPv6 pod traffic / TCP (64
+distinct frames built with scapy, repeated), the IPv6 path (address interning) the generator does not cover.
 """
 
 from __future__ import annotations
@@ -50,7 +52,12 @@ def main() -> None:
     ap.add_argument("file", nargs="?")
     ap.add_argument("--batch", type=int, default=65536)
     ap.add_argument("--repeat", type=int, default=3)
+    ap.add_argument("--ipv6-overlay", type=int, metavar="N")
     args = ap.parse_args()
+    if args.ipv6_overlay:
+        buf, offsets, caplens, linktype, path = ipv6_overlay(args.ipv6_overlay)
+        run(buf, offsets, caplens, linktype, path, args)
+        return
     tmp = None
     path = args.file
     if path is None:
@@ -62,6 +69,33 @@ def main() -> None:
         mm = mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ)
     buf = np.frombuffer(mm, np.uint8)
     offsets, caplens, linktype = walk_pcap(mm)
+    run(buf, offsets, caplens, linktype, path, args)
+    del buf
+    mm.close()
+    if tmp is not None:
+        tmp.cleanup()
+
+
+def ipv6_overlay(n: int):
+    """n frames of Ether/IPv6/UDP 4789/VXLAN/Ether/IPv6/TCP from 64 distinct ones, packed in memory."""
+    from scapy.layers.inet import TCP, UDP
+    from scapy.layers.inet6 import IPv6
+    from scapy.layers.l2 import Ether
+    from scapy.layers.vxlan import VXLAN
+
+    macs = dict(src="02:00:00:00:00:01", dst="02:00:00:00:00:02")
+    frames = [bytes(Ether(**macs) / IPv6(src=f"fd00::{i % 3 + 1}", dst=f"fd00::{(i + 1) % 3 + 1}") /
+                    UDP(sport=40000 + i, dport=4789) / VXLAN(vni=4096) / Ether(**macs) /
+                    IPv6(src=f"fd10:244::{i}", dst=f"fd10:244:1::{i % 7}") / TCP(sport=30000 + i, dport=80) /
+                    (b"x" * (i * 20))) for i in range(64)]
+    pick = np.arange(n) % len(frames)
+    caplens = np.array([len(f) for f in frames], np.uint32)[pick]
+    buf = np.frombuffer(b"".join(frames[k] for k in pick), np.uint8)
+    offsets = np.concatenate([[0], np.cumsum(caplens[:-1], dtype=np.int64)]).astype(np.int64)
+    return buf, offsets, caplens, 1, "synthetic IPv6 VXLAN overlay in memory"
+
+
+def run(buf, offsets, caplens, linktype, path, args) -> None:
     n = len(offsets)
     linktypes = np.full(n, linktype, np.uint16)
     ports = frozenset(DEFAULT_VXLAN_PORTS)
@@ -81,10 +115,6 @@ def main() -> None:
     print(f"decode_frames: {best:.3f} s = {n / best / 1e6:.2f} M packets/s "
           f"({best / n * 1e9:.0f} ns/packet); CPU time {best_cpu:.3f} s = {n / best_cpu / 1e6:.2f} M/s")
     print(f"load average {os.getloadavg()[0]:.2f} on {os.cpu_count()} CPUs (a busy shared machine reads slower)")
-    del buf
-    mm.close()
-    if tmp is not None:
-        tmp.cleanup()
 
 
 if __name__ == "__main__":
