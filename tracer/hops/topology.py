@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from tracer.hops import roles as R
+from tracer.hops.identity import hash_columns
 from tracer.hops.cluster_facts import ClusterFacts
 
 KIND_UNKNOWN, KIND_POD, KIND_NODE, KIND_SERVICE, KIND_EXTERNAL = 0, 1, 2, 3, 4
@@ -180,8 +181,9 @@ def build_topology(columns: dict[str, np.ndarray], row_point: np.ndarray, points
     # Inner addresses inside encapsulation live on the outer address's node.
     if encap.any():
         for inner, outer in ((src_key, o_src_key), (dst_key, o_dst_key)):
-            pairs = np.unique(np.stack([inner[encap], outer[encap]], axis=1), axis=0)
-            for ik, ok in pairs.tolist():
+            i_e, o_e = inner[encap], outer[encap]
+            _, at = np.unique(hash_columns([i_e, o_e]), return_index=True)   # distinct (inner, outer) pairs
+            for ik, ok in zip(i_e[at].tolist(), o_e[at].tolist()):
                 if ik not in node_of and ok in outer_node:
                     node_of[ik] = outer_node[ok]
                     kind_of.setdefault(ik, KIND_POD)
