@@ -1,17 +1,19 @@
 """Rows of ``tracer show``: the public JSON/CSV keys computed from the index, and table/jsonl/csv output.
 
-Cells are computed a chunk of rows at a time with numpy (number → text conversion and the null masks are array
-operations; addresses and names are formatted once per distinct value and gathered), so printing a million
-packets takes seconds, not minutes. ``KEYS`` is the public interface of issue 2 (never rename; add freely).
-Later work adds columns (node, role, packet_id, verdict …) through ``ExtraColumn``.
+Cells are computed a chunk of rows at a time, column by column: numbers become text with numpy, addresses and
+names are formatted once per distinct value and gathered, and the ``info`` summary is one ``%`` template per
+kind of packet — so printing a million packets takes seconds, not minutes. ``KEYS`` is the public interface of
+issue 2 (never rename; add freely). Later work adds columns (node, role, packet_id, verdict …) through
+``ExtraColumn``.
 
 Null rules: ``src``/``dst``/``proto`` need an outermost IP header; ``sport``/``dport`` a port-carrying protocol
 (TCP, UDP, SCTP, UDP-Lite, DCCP) with ports present (not a non-first fragment); ``inner_*`` only for
 encapsulated packets; ``ttl``, ``ip_id`` (IPv4 only), ``tcp_flags`` and ``icmp_type`` describe the innermost IP
-packet — the pod's packet, whose TTL and IP ID identify it across capture points.
+packet — the pod's packet, whose TTL and IP ID identify it across capture points. ``ts`` is exact: seconds and
+nine decimals from the integer nanoseconds.
 
-Text never carries terminal control characters: table and CSV cells escape C0/C1 controls as ``\\xNN``; JSON
-escapes them as JSON does.
+Text never carries terminal control characters: table and CSV cells escape C0/C1 controls as ``\\xNN``
+(interface names and file names are the only text that comes from the input); JSON escapes them as JSON does.
 """
 
 from __future__ import annotations
@@ -25,7 +27,7 @@ from datetime import datetime, timezone
 
 import numpy as np
 
-from tracer.decode.fields import ENCAP_NAMES, FRAG
+from tracer.decode.fields import ENCAP_NAMES, FRAG, TRUNC
 
 KEYS = ("no", "ts", "file", "point", "linktype", "len", "caplen", "src", "dst", "proto", "sport", "dport",
         "encap", "vni", "inner_src", "inner_dst", "inner_proto", "inner_sport", "inner_dport", "ttl", "ip_id",
@@ -36,11 +38,11 @@ PORTED = (6, 17, 132, 136, 33)
 TCP_FLAG_LETTERS = "FSRPAUEC"        # bit 0 (FIN) … bit 7 (CWR): SYN+ACK -> "SA"
 PROTO_NAMES = {1: "ICMP", 2: "IGMP", 4: "IPIP", 6: "TCP", 17: "UDP", 41: "IPv6", 47: "GRE", 50: "ESP",
                51: "AH", 58: "ICMPv6", 89: "OSPF", 103: "PIM", 112: "VRRP", 132: "SCTP"}
-ICMP_NAMES = {(1, 0): "echo reply", (1, 3): "unreachable", (1, 8): "echo request", (1, 11): "time exceeded",
-              (1, 5): "redirect", (58, 1): "unreachable", (58, 2): "packet too big", (58, 3): "time exceeded",
-              (58, 128): "echo request", (58, 129): "echo reply", (58, 133): "router solicitation",
-              (58, 134): "router advertisement", (58, 135): "neighbor solicitation",
-              (58, 136): "neighbor advertisement"}
+ICMP_NAMES = {(4, 0): "echo reply", (4, 3): "unreachable", (4, 8): "echo request", (4, 11): "time exceeded",
+              (4, 5): "redirect", (6, 1): "unreachable", (6, 2): "packet too big", (6, 3): "time exceeded",
+              (6, 128): "echo request", (6, 129): "echo reply", (6, 133): "router solicitation",
+              (6, 134): "router advertisement", (6, 135): "neighbor solicitation",
+              (6, 136): "neighbor advertisement"}
 CHUNK = 65536
 
 # C0 controls, DEL and C1 controls -> \xNN (a terminal would act on them).
@@ -65,8 +67,17 @@ def tcp_flags_text(flags: int) -> str:
     return "".join(letter for bit, letter in enumerate(TCP_FLAG_LETTERS) if flags >> bit & 1)
 
 
-_FLAG_TEXT = np.array([tcp_flags_text(i) for i in range(256)], dtype=object)
-_INT_TEXT = np.array([str(i) for i in range(65536)], dtype=object)
+def _objects(values: Sequence[object]) -> np.ndarray:
+    arr = np.empty(len(values), dtype=object)
+    arr[:] = values
+    return arr
+
+
+_FLAG_TEXT = _objects([tcp_flags_text(i) for i in range(256)])
+_INT_TEXT = _objects([str(i) for i in range(65536)])
+_PROTO_TEXT = _objects([PROTO_NAMES.get(p, f"proto {p}") for p in range(256)])
+_PROTO_SHORT = _objects([PROTO_NAMES.get(p, str(p)) for p in range(256)])
+_ENCAP_TEXT = _objects(list(ENCAP_NAMES) + [None] * (256 - len(ENCAP_NAMES)))
 
 
 def _ints(values: np.ndarray) -> np.ndarray:
@@ -74,141 +85,231 @@ def _ints(values: np.ndarray) -> np.ndarray:
     values = np.asarray(values)
     if values.size and values.dtype.kind in "ui" and values.min() >= 0 and values.max() < 65536:
         return _INT_TEXT[values.astype(np.intp)]
-    return values.astype(np.int64).astype(str).astype(object)
+    return _objects(values.astype(np.int64).astype(str).tolist())
 
 
-def _nullable(text: np.ndarray, valid: np.ndarray) -> np.ndarray:
-    out = text.copy()
-    out[~valid] = None
-    return out
+class _Coded:
+    """A string column held as a small table of distinct values and one code per row."""
+
+    def __init__(self, table: list[str | None], codes: np.ndarray) -> None:
+        self.table = _objects(table)
+        self.codes = codes
+
+    def values(self) -> np.ndarray:
+        return self.table[self.codes]
+
+    def json(self) -> list[str]:
+        return _objects(["null" if v is None else json.dumps(v) for v in self.table])[self.codes].tolist()
+
+    def bracketed(self) -> np.ndarray:
+        """Addresses with IPv6 ones in brackets (``[fd00::1]``), for ``addr:port``."""
+        return _objects([f"[{v}]" if v and ":" in v else v for v in self.table])[self.codes]
+
+    def escaped(self) -> list[str | None]:
+        return _objects([None if v is None else escape_text(v) for v in self.table])[self.codes].tolist()
+
+    def nulled(self, valid: np.ndarray) -> _Coded:
+        codes = self.codes.copy()
+        codes[~valid] = len(self.table)
+        return _Coded(list(self.table) + [None], codes)
+
+
+class _Num:
+    """A numeric column as text, with the rows where it is null."""
+
+    def __init__(self, text: np.ndarray, valid: np.ndarray | None = None) -> None:
+        self.text = text
+        self.valid = valid
+
+    def values(self) -> np.ndarray:
+        if self.valid is None:
+            return self.text
+        out = self.text.copy()
+        out[~self.valid] = None
+        return out
+
+    def json(self) -> list[str]:
+        if self.valid is None:
+            return self.text.tolist()
+        out = self.text.copy()
+        out[~self.valid] = "null"
+        return out.tolist()
 
 
 class RowCells:
-    """Cells of one chunk of rows: ``cells[key]`` is an object array of str (or None for null)."""
+    """Cells of one chunk of rows (``rows``: index row numbers) for every key, plus the extra columns."""
 
     def __init__(self, index, rows: np.ndarray, extra: Sequence[ExtraColumn] = ()) -> None:
         self.index = index
-        self.rows = rows
-        ix = index
-        col = lambda name: ix[name][rows]  # noqa: E731
-        n = len(rows)
-        src_ids = col("source")
-        sources = ix.sources
-        c: dict[str, np.ndarray] = {}
-        c["no"] = (rows + 1).astype(str).astype(object)
-        ts = col("ts_ns")
-        self.ts_ns = ts
+        self.rows = rows = np.asarray(rows, dtype=np.int64)
+        self.n = n = len(rows)
+        col = lambda name: index[name][rows]  # noqa: E731
+        c: dict[str, _Coded | _Num | list[str]] = {}
+        src_ids = col("source").astype(np.intp)
+        self.src_ids = src_ids
+        sources = index.sources
+        c["no"] = _Num(_objects((rows + 1).astype(str).tolist()))
+        self.ts_ns = ts = col("ts_ns")
         sec, frac = np.divmod(ts, 1_000_000_000)
-        c["ts"] = np.char.add(np.char.add(sec.astype(str), "."), np.char.zfill(frac.astype(str), 9)).astype(object)
-        c["file"] = np.array([s.file for s in sources] + [None], dtype=object)[src_ids]
-        c["point"] = np.array([s.point for s in sources] + [None], dtype=object)[src_ids]
-        c["linktype"] = np.array([str(s.linktype) for s in sources] + [None], dtype=object)[src_ids]
-        c["len"] = col("origlen").astype(str).astype(object)
-        c["caplen"] = col("caplen").astype(str).astype(object)
+        c["ts"] = _Num(_objects([f"{s}.{f:09d}" for s, f in zip(sec.tolist(), frac.tolist())]))
+        c["file"] = _Coded([s.file for s in sources], src_ids)
+        c["point"] = _Coded([s.point for s in sources], src_ids)
+        c["linktype"] = _Num(_objects([str(s.linktype) for s in sources])[src_ids] if sources else
+                             _objects([]))
+        c["len"] = _Num(_ints(col("origlen")))
+        c["caplen"] = _Num(_ints(col("caplen")))
         o_ver, i_ver = col("o_ver"), col("i_ver")
         flags = col("flags")
-        encap = col("encap")
+        self.encap = encap = col("encap")
         has_ip = o_ver != 0
         c["src"] = self._addrs(o_ver, col("o_src"))
         c["dst"] = self._addrs(o_ver, col("o_dst"))
         o_proto = col("o_proto")
-        c["proto"] = _nullable(_ints(o_proto), has_ip)
+        c["proto"] = _Num(_ints(o_proto), has_ip)
+        self.o_proto = np.where(has_ip, o_proto.astype(np.int16), -1)
         o_sport, o_dport = col("o_sport"), col("o_dport")
-        o_ported = has_ip & np.isin(o_proto, PORTED) & ((o_sport != 0) | (o_dport != 0))
-        c["sport"] = _nullable(_ints(o_sport), o_ported)
-        c["dport"] = _nullable(_ints(o_dport), o_ported)
+        self.o_ported = o_ported = has_ip & np.isin(o_proto, PORTED) & ((o_sport != 0) | (o_dport != 0))
+        c["sport"] = _Num(_ints(o_sport), o_ported)
+        c["dport"] = _Num(_ints(o_dport), o_ported)
         enc = encap != 0
-        c["encap"] = np.array(ENCAP_NAMES + (None,) * (256 - len(ENCAP_NAMES)), dtype=object)[encap]
+        c["encap"] = _Coded(list(ENCAP_NAMES) + [None] * (256 - len(ENCAP_NAMES)), encap.astype(np.intp))
         vni = col("vni")
-        c["vni"] = _nullable(vni.astype(str).astype(object), vni >= 0)
+        c["vni"] = _Num(_objects(vni.astype(str).tolist()), vni >= 0)
         inner = enc & (i_ver != 0)
         i_proto = col("i_proto")
         i_sport, i_dport = col("i_sport"), col("i_dport")
-        i_ported = (i_ver != 0) & np.isin(i_proto, PORTED) & ((flags & FRAG) == 0)
-        c["inner_src"] = _nullable(self._addrs(i_ver, col("i_src")), inner)
-        c["inner_dst"] = _nullable(self._addrs(i_ver, col("i_dst")), inner)
-        c["inner_proto"] = _nullable(_ints(i_proto), inner)
-        c["inner_sport"] = _nullable(_ints(i_sport), inner & i_ported)
-        c["inner_dport"] = _nullable(_ints(i_dport), inner & i_ported)
-        c["ttl"] = _nullable(_ints(col("i_ttl")), i_ver != 0)
-        c["ip_id"] = _nullable(_ints(col("i_ipid")), i_ver == 4)
-        is_tcp = (i_ver != 0) & (i_proto == 6) & ((flags & FRAG) == 0)
-        c["tcp_flags"] = _nullable(_FLAG_TEXT[col("tcp_flags")], is_tcp)
-        is_icmp = (i_ver != 0) & np.isin(i_proto, (1, 58)) & ((flags & FRAG) == 0)
+        nofrag = (flags & FRAG) == 0
+        i_ported = (i_ver != 0) & np.isin(i_proto, PORTED) & nofrag
+        isrc, idst = self._addrs(i_ver, col("i_src")), self._addrs(i_ver, col("i_dst"))
+        c["inner_src"] = isrc.nulled(inner)
+        c["inner_dst"] = idst.nulled(inner)
+        c["inner_proto"] = _Num(_ints(i_proto), inner)
+        sport_t, dport_t = _ints(i_sport), _ints(i_dport)
+        c["inner_sport"] = _Num(sport_t, inner & i_ported)
+        c["inner_dport"] = _Num(dport_t, inner & i_ported)
+        c["ttl"] = _Num(_ints(col("i_ttl")), i_ver != 0)
+        c["ip_id"] = _Num(_ints(col("i_ipid")), i_ver == 4)
+        is_tcp = (i_ver != 0) & (i_proto == 6) & nofrag
+        tflags = col("tcp_flags").astype(np.intp)
+        c["tcp_flags"] = _Coded(_FLAG_TEXT.tolist() + [None], np.where(is_tcp, tflags, 256))
+        is_icmp = (i_ver != 0) & np.isin(i_proto, (1, 58)) & nofrag
         icmp_type = col("icmp_type")
-        c["icmp_type"] = _nullable(_ints(icmp_type), is_icmp)
-        c["info"] = self._info(c, n, encap, vni, i_ver, i_proto, i_sport, i_dport, is_tcp, is_icmp,
-                               icmp_type, col, flags, src_ids)
+        c["icmp_type"] = _Num(_ints(icmp_type), is_icmp)
+        c["info"] = self._info(col, encap, vni, i_ver, i_proto, isrc, idst, sport_t, dport_t, i_ported, is_tcp,
+                               is_icmp, icmp_type, flags, src_ids)
+        self.extra = tuple(extra)
         for ext in extra:
             values = ext.values(index, rows)
-            c[ext.name] = np.array([None if v is None else v for v in values], dtype=object)
+            c[ext.name] = values if isinstance(values, np.ndarray) and values.dtype.kind in "iu" \
+                else _objects(list(values))
         self.cells = c
-        self.extra = tuple(extra)
 
-    def _addrs(self, ver: np.ndarray, value: np.ndarray) -> np.ndarray:
+    def _addrs(self, ver: np.ndarray, value: np.ndarray) -> _Coded:
         """Address text per row (None where ver is 0), formatting each distinct address once."""
         key = (ver.astype(np.uint64) << np.uint64(32)) | value.astype(np.uint64)
         uniq, inv = np.unique(key, return_inverse=True)
-        table = np.array([self.index.addr(int(k) >> 32, int(k) & 0xFFFFFFFF) for k in uniq.tolist()] + [None],
-                         dtype=object)
-        return table[inv.reshape(-1)] if len(uniq) else np.full(len(ver), None, dtype=object)
+        table = [self.index.addr(k >> 32, k & 0xFFFFFFFF) for k in uniq.tolist()]
+        return _Coded(table, inv.reshape(-1).astype(np.intp))
 
-    def _info(self, c, n, encap, vni, i_ver, i_proto, i_sport, i_dport, is_tcp, is_icmp, icmp_type, col,
-              flags, src_ids) -> np.ndarray:
-        """A short human summary: ``VXLAN vni 1: TCP 10.244.1.3:41000 → 10.244.2.5:80 [S] seq=…``."""
-        out = np.empty(n, dtype=object)
+    def _info(self, col, encap, vni, i_ver, i_proto, isrc: _Coded, idst: _Coded, sport_t, dport_t, i_ported,
+              is_tcp, is_icmp, icmp_type, flags, src_ids) -> list[str]:
+        """A short summary: ``VXLAN vni 1: TCP 10.244.1.3:41000 → 10.244.2.5:80 [S] seq=… ack=… len=60``."""
+        n = self.n
+        body = np.empty(n, dtype=object)
         if n == 0:
-            return out
-        isrc = self._addrs(i_ver, col("i_src"))
-        idst = self._addrs(i_ver, col("i_dst"))
-        i_ported = (i_ver != 0) & np.isin(i_proto, PORTED) & ((flags & FRAG) == 0)
-        pname = np.array([PROTO_NAMES.get(p, f"proto {p}") for p in range(256)], dtype=object)[i_proto]
-        sport_t, dport_t = _ints(i_sport), _ints(i_dport)
-        seq, ack = col("tcp_seq"), col("tcp_ack")
-        tflags = _FLAG_TEXT[col("tcp_flags")]
-        icmp_code = col("icmp_code")
-        ilen = col("i_len")
-        enc_name = np.array([(e or "").upper() for e in ENCAP_NAMES] + [""] * (256 - len(ENCAP_NAMES)),
-                            dtype=object)[encap]
-        linktypes = np.array([s.linktype for s in self.index.sources] + [0], dtype=np.int64)[src_ids]
-        parts = [None] * n
-        lists = [x.tolist() for x in (i_ver, isrc, idst, i_ported, pname, sport_t, dport_t, is_tcp, tflags, seq,
-                                      ack, is_icmp, icmp_type, icmp_code, ilen, encap, enc_name, vni, flags,
-                                      linktypes)]
-        for k, (ver, s, d, ported, pn, sp, dp, tcp, tf, sq, ak, icmp, it, ic, il, en, ename, v, fl, lt) in \
-                enumerate(zip(*lists)):
-            if ver == 0:
-                text = f"non-IP frame (linktype {lt})"
-            elif ported:
-                text = f"{pn} {s}:{sp} → {d}:{dp}"
-                if tcp:
-                    text += f" [{tf}] seq={sq} ack={ak}"
-                text += f" len={il}"
-            elif icmp:
-                kind = ICMP_NAMES.get((1 if ver == 4 else 58, it), f"type {it} code {ic}")
-                text = f"{pn} {s} → {d} {kind}"
+            return []
+        s_all, d_all = isrc.values(), idst.values()
+        s_br, d_br = isrc.bracketed(), idst.bracketed()      # [v6]:port, as in URLs
+        pname = _PROTO_TEXT[i_proto]
+        ilen = _ints(col("i_len"))
+
+        def fill(mask: np.ndarray, template: str, *parts) -> None:
+            idx = np.flatnonzero(mask)
+            if len(idx):
+                body[idx] = [template % t for t in zip(*(p[idx].tolist() for p in parts))]
+
+        tcp = i_ported & is_tcp
+        fill(tcp, "%s %s:%s → %s:%s [%s] seq=%s ack=%s len=%s", pname, s_br, sport_t, d_br, dport_t,
+             _FLAG_TEXT[col("tcp_flags")], col("tcp_seq"), col("tcp_ack"), ilen)
+        fill(i_ported & ~is_tcp, "%s %s:%s → %s:%s len=%s", pname, s_br, sport_t, d_br, dport_t, ilen)
+        kinds = np.empty(n, dtype=object)
+        icmp_rows = np.flatnonzero(is_icmp)
+        if len(icmp_rows):
+            kinds[icmp_rows] = [ICMP_NAMES.get((4 if v == 4 else 6, t), f"type {t} code {c}") for v, t, c in
+                                zip(i_ver[icmp_rows].tolist(), icmp_type[icmp_rows].tolist(),
+                                    col("icmp_code")[icmp_rows].tolist())]
+        fill(is_icmp, "%s %s → %s %s", pname, s_all, d_all, kinds)
+        other = (i_ver != 0) & ~i_ported & ~is_icmp
+        frag = _objects(["", " fragment"])[((flags & FRAG) != 0).astype(np.intp)]
+        fill(other, "%s %s → %s len=%s%s", pname, s_all, d_all, ilen, frag)
+        linktypes = _objects([f"non-IP frame (linktype {s.linktype})" for s in self.index.sources] or [""])
+        noip = np.flatnonzero(i_ver == 0)
+        if len(noip):
+            body[noip] = linktypes[src_ids[noip]]
+        # Tunnel prefix per distinct (encap, vni); "[truncated]" suffix when a header was cut short.
+        key = (encap.astype(np.int64) << 32) | (vni.astype(np.int64) & 0xFFFFFFFF)
+        uniq, inv = np.unique(key, return_inverse=True)
+        prefixes = []
+        for k in uniq.tolist():
+            e, v = k >> 32, k & 0xFFFFFFFF
+            name = (ENCAP_NAMES[e] if e < len(ENCAP_NAMES) else f"encap {e}") or ""
+            v = v - (1 << 32) if v >= 1 << 31 else v
+            prefixes.append("" if not e else f"{name.upper()} vni {v}: " if v >= 0 else f"{name.upper()}: ")
+        out = _objects(prefixes)[inv.reshape(-1)] + body
+        trunc = np.flatnonzero(flags & TRUNC)
+        if len(trunc):
+            out[trunc] = out[trunc] + " [truncated]"
+        return out.tolist()
+
+    # ----- per output format -------------------------------------------------------------------------------
+    def json_columns(self, keys: Sequence[str]) -> list[list[str]]:
+        cols = []
+        for key in keys:
+            cell = self.cells[key]
+            if key == "info":
+                # Our own ASCII text plus "→": no quote, backslash or control character to escape.
+                cols.append([f'"{s}"'.replace("→", "\\u2192") for s in cell])
+            elif isinstance(cell, (_Coded, _Num)):
+                cols.append(cell.json())
             else:
-                text = f"{pn} {s} → {d} len={il}"
-                if fl & FRAG:
-                    text += " fragment"
-            if en:
-                text = f"{ename} vni {v}: {text}" if v >= 0 else f"{ename}: {text}"
-            if fl & 1:
-                text += " [truncated]"
-            parts[k] = text
-        out[:] = parts
-        return out
+                cols.append(_json_values(cell))
+        return cols
+
+    def csv_columns(self, keys: Sequence[str]) -> list[list[object]]:
+        cols = []
+        for key in keys:
+            cell = self.cells[key]
+            if key in ("file", "point"):
+                cols.append(cell.escaped())
+            elif key == "info":
+                cols.append(cell)
+            elif isinstance(cell, (_Coded, _Num)):
+                cols.append(cell.values().tolist())
+            else:
+                values = cell.tolist() if isinstance(cell, np.ndarray) else list(cell)
+                cols.append([escape_text(v) if isinstance(v, str) else v for v in values])
+        return cols
 
 
-def _json_values(values: np.ndarray, is_string: bool) -> list[str]:
-    if is_string:
-        table: dict[object, str] = {}
-        return [table.get(v) or table.setdefault(v, "null" if v is None else json.dumps(v)) for v in values.tolist()]
-    return ["null" if v is None else v for v in values.tolist()]
-
-
-def _json_extra(values: np.ndarray) -> list[str]:
-    return [json.dumps(v) if not isinstance(v, str) else json.dumps(v) for v in values.tolist()]
+def _json_values(values) -> list[str]:
+    """JSON text per value, encoding each distinct value once (extra columns repeat a handful of values)."""
+    if isinstance(values, np.ndarray):
+        if values.dtype.kind in "iu":
+            return values.astype(str).tolist()
+        values = values.tolist()
+    memo: dict[tuple[type, object], str] = {}
+    out = []
+    ap = out.append
+    for v in values:
+        try:
+            key = (v.__class__, v)
+            text = memo.get(key)
+            if text is None:
+                text = memo[key] = json.dumps(v)
+        except TypeError:               # unhashable (a list): encode it as it is
+            text = json.dumps(v)
+        ap(text)
+    return out
 
 
 class RowWriter:
@@ -223,95 +324,80 @@ class RowWriter:
         self.keys = KEYS + tuple(e.name for e in self.extra)
         self._header_done = False
         self._csvw = csv.writer(out, lineterminator="\n") if fmt == "csv" else None
-        self._t0: int | None = None
 
     def write(self, index, rows: np.ndarray | None = None) -> int:
         """Write ``rows`` of ``index`` (all rows when None); returns the number written."""
         if rows is None:
             rows = np.arange(len(index), dtype=np.int64)
         rows = np.asarray(rows, dtype=np.int64)
-        written = 0
+        self._header()
         for start in range(0, len(rows), CHUNK):
-            chunk = rows[start:start + CHUNK]
-            cells = RowCells(index, chunk, self.extra)
+            cells = RowCells(index, rows[start:start + CHUNK], self.extra)
             getattr(self, f"_{self.fmt}")(cells)
-            written += len(chunk)
-        if not self._header_done and self.fmt == "csv":
+        return len(rows)
+
+    def _header(self) -> None:
+        if self._header_done:
+            return
+        self._header_done = True
+        if self.fmt == "csv":
             self._csvw.writerow(self.keys)
-            self._header_done = True
-        return written
+        elif self.fmt == "table":
+            head = f"{'no':>7} {'time (UTC)':<15} {'point':<18} {'source':<21} {'destination':<21} {'proto':<6} " \
+                   f"{'len':>5}  info"
+            for ext in self.extra:
+                head += f"  {ext.name:<{ext.width}}"
+            self.out.write(head + "\n")
 
     def _jsonl(self, cells: RowCells) -> None:
-        c = cells.cells
-        cols = []
-        for key in KEYS:
-            cols.append(_json_values(c[key], key in STRING_KEYS))
-        for ext in self.extra:
-            cols.append(_json_extra(c[ext.name]))
         template = "{" + ", ".join(f'"{k}": %s' for k in self.keys) + "}\n"
-        self.out.write("".join(template % row for row in zip(*cols)))
+        self.out.write("".join(map(template.__mod__, zip(*cells.json_columns(self.keys)))))
 
     def _csv(self, cells: RowCells) -> None:
-        if not self._header_done:
-            self._csvw.writerow(self.keys)
-            self._header_done = True
-        cols = [[escape_text(v) if isinstance(v, str) else v for v in cells.cells[k].tolist()] for k in self.keys]
-        self._csvw.writerows(zip(*cols))
-
-    def _table_header(self) -> None:
-        head = f"{'no':>7} {'time (UTC)':<15} {'point':<18} {'source':<21} {'destination':<21} {'proto':<6} " \
-               f"{'len':>5}  info"
-        for ext in self.extra:
-            head += f"  {ext.name:<{ext.width}}"
-        self.out.write(head + "\n")
+        self._csvw.writerows(zip(*cells.csv_columns(self.keys)))
 
     def _table(self, cells: RowCells) -> None:
-        if not self._header_done:
-            self._table_header()
-            self._header_done = True
         c = cells.cells
-        ts = cells.ts_ns
-        times = _clock(ts)
-        point = c["point"].copy()
-        nopoint = np.equal(point, None)
-        point[nopoint] = c["file"][nopoint]
-        src = _endpoint(c["src"], c["sport"])
-        dst = _endpoint(c["dst"], c["dport"])
-        proto = c["encap"].copy()
-        noenc = np.equal(proto, None)
-        pn = np.array([PROTO_NAMES.get(p, str(p)) for p in range(256)], dtype=object)
-        o_proto = np.array([int(p) if p is not None else -1 for p in c["proto"].tolist()])
-        proto[noenc] = np.where(o_proto[noenc] >= 0, pn[np.clip(o_proto[noenc], 0, 255)], "-")
-        lines = []
-        extras = [c[e.name].tolist() for e in self.extra]
-        for k, (no, t, pt, s, d, pr, ln, info) in enumerate(zip(c["no"].tolist(), times, point.tolist(),
-                                                                src.tolist(), dst.tolist(), proto.tolist(),
-                                                                c["len"].tolist(), c["info"].tolist())):
-            line = f"{no:>7} {t:<15} {escape_text(_fit(pt or '-', 18)):<18} {s:<21} {d:<21} {pr:<6} {ln:>5}  " \
-                   f"{escape_text(info)}"
-            for e, vals in zip(self.extra, extras):
-                v = vals[k]
-                line += f"  {escape_text('-' if v is None else str(v)):<{e.width}}"
-            lines.append(line)
-        self.out.write("\n".join(lines) + ("\n" if lines else ""))
+        n = cells.n
+        if n == 0:
+            return
+        points = [_fit(escape_text(s.point or "-"), 18) for s in cells.index.sources]
+        point = _objects(points)[cells.src_ids] if points else _objects(["-"] * n)
+        src = _endpoints(c["src"], c["sport"], cells.o_ported)
+        dst = _endpoints(c["dst"], c["dport"], cells.o_ported)
+        proto = _ENCAP_TEXT[cells.encap.astype(np.intp)]
+        plain = np.flatnonzero(np.equal(proto, None))
+        proto[plain] = np.where(cells.o_proto[plain] >= 0, _PROTO_SHORT[np.clip(cells.o_proto[plain], 0, 255)],
+                                "-")
+        columns = [c["no"].text.tolist(), _clock(cells.ts_ns), point.tolist(), src, dst, proto.tolist(),
+                   c["len"].text.tolist(), c["info"]]
+        template = "%7s %-15s %-18s %-21s %-21s %-6s %5s  %s"
+        for ext in self.extra:
+            values = c[ext.name]
+            values = values.tolist() if isinstance(values, np.ndarray) else list(values)
+            columns.append([escape_text("-" if v is None else str(v)) for v in values])
+            template += f"  %-{ext.width}s"
+        self.out.write("".join(map((template + "\n").__mod__, zip(*columns))))
 
 
 def _fit(text: str, width: int) -> str:
     return text if len(text) <= width else text[:width - 1] + "…"
 
 
-def _endpoint(addr: np.ndarray, port: np.ndarray) -> np.ndarray:
-    out = np.empty(len(addr), dtype=object)
-    out[:] = [("-" if a is None else (f"[{a}]:{p}" if ":" in a else f"{a}:{p}") if p is not None else a)
-              for a, p in zip(addr.tolist(), port.tolist())]
-    return out
+def _endpoints(addr: _Coded, port: _Num, ported: np.ndarray) -> list[str]:
+    """``addr:port`` (``[v6]:port``) where there are ports, the address alone otherwise, ``-`` without IP."""
+    shown = _objects(["-" if a is None else a for a in addr.table])[addr.codes]
+    bracket = addr.bracketed()
+    idx = np.flatnonzero(ported)
+    if len(idx):
+        shown[idx] = bracket[idx] + ":" + port.text[idx]
+    return shown.tolist()
 
 
 def _clock(ts_ns: np.ndarray) -> list[str]:
     """``HH:MM:SS.ffffff`` (UTC) per timestamp."""
     sec, frac = np.divmod(ts_ns, 1_000_000_000)
-    day = np.mod(sec, 86400)
-    h, rem = np.divmod(day, 3600)
+    h, rem = np.divmod(np.mod(sec, 86400), 3600)
     m, s = np.divmod(rem, 60)
     us = frac // 1000
     return [f"{a:02d}:{b:02d}:{c:02d}.{d:06d}" for a, b, c, d in zip(h.tolist(), m.tolist(), s.tolist(),
