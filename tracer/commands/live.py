@@ -180,8 +180,10 @@ def run(args: argparse.Namespace) -> int:
         started = True
         try:
             if args.quiet:
+                drops = DropReporter(cap)
                 while worker.is_alive():
                     worker.join(0.2)
+                    drops.check()
             elif not args.no_ui and _ui_available() and sys.stdout.isatty():
                 _run_ui(cap, stop, args)
             else:
@@ -211,6 +213,32 @@ def run(args: argparse.Namespace) -> int:
             cap.abort()
         if tmpdir:
             shutil.rmtree(tmpdir, ignore_errors=True)
+
+
+class DropReporter:
+    """Says on stderr, at most every ``every`` seconds, when the kernel has dropped packets since the last report,
+    so a flood never loses packets silently while rows scroll by."""
+
+    def __init__(self, cap, every: float = 5.0) -> None:
+        self.cap, self.every = cap, every
+        self.reported = 0
+        self.last = -every
+
+    def check(self) -> None:
+        import time
+
+        now = time.monotonic()
+        if now - self.last < self.every:
+            return
+        snap = self.cap.snapshot()
+        dropped = sum(s.dropped for s in snap)
+        if dropped > self.reported:
+            worst = max(snap, key=lambda s: s.dropped)
+            print(f"tracer: warning: the kernel dropped {dropped - self.reported} more packets ({dropped} in all, "
+                  f"most on {worst.point}): the capture is not keeping up; narrow it with --filter or raise "
+                  "--buffer-mb", file=sys.stderr)
+            self.reported = dropped
+            self.last = now     # throttle only after saying something: the first drop is reported at once
 
 
 def _capture(cap, stop, args) -> None:
@@ -268,6 +296,7 @@ def _print_rows(cap, stop, worker, args) -> None:
     from tracer.capture.rows import RowWriter
 
     writer = RowWriter(sys.stdout, args.format)
+    drops = DropReporter(cap)
     seg = 0
     while True:
         with cap._lock:   # noqa: SLF001 - the segment list changes under this lock
@@ -288,6 +317,7 @@ def _print_rows(cap, stop, worker, args) -> None:
                 writer.write(index, np.arange(printed, len(index), dtype=np.int64))
                 printed = len(index)
                 sys.stdout.flush()
+            drops.check()
             if not worker.is_alive() or cap.segment_serial > seg:
                 builder.stop()
         index = builder.index
