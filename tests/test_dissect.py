@@ -7,6 +7,7 @@ must dissect packet by packet without an exception.
 
 from __future__ import annotations
 
+import json
 import socket
 import struct
 import subprocess
@@ -350,3 +351,30 @@ def test_public_vxlan_vni_spans_hold_the_vni(public_captures):
         vni = field(d, k, "vni")
         assert int.from_bytes(frame[vni.offset : vni.offset + vni.length], "big") == 100 and vni.value == "100"
         assert d.layers[k + 1].level == 1
+
+
+# ---------------------------------------------------------------- tracer dissect (the panes' non-interactive twin)
+def test_dissect_command_json_and_text(tmp_path, capsys):
+    """`tracer dissect` prints the same tree as dissect(), hex rows that rebuild the frame, and inert text."""
+    from scapy.utils import wrpcap
+
+    from tracer.cli import main
+
+    hostile = Raw(b"\x1b]0;pwned\x07\x1b[31m[bold red]boom[/]\x9b\x00\r\n")
+    pkts = [STACKS["flannel-vxlan-8472-vni1"][0], Ether(**MAC) / IP(src="10.0.0.1", dst="10.0.0.2")
+            / UDP(sport=1, dport=53) / hostile]
+    path = tmp_path / "two.pcap"
+    wrpcap(str(path), pkts)
+    assert main(["dissect", str(path), "-n", "1", "--format", "json"]) == 0
+    obj = json.loads(capsys.readouterr().out)
+    frame = bytes(pkts[0])
+    want = dissect(frame, 1)
+    assert [(lay["name"], lay["level"], lay["offset"], lay["length"]) for lay in obj["layers"]] == \
+        [(lay.name, lay.level, lay.offset, lay.length) for lay in want.layers]
+    assert bytes.fromhex("".join(r[1] for r in obj["hex"])) == frame and obj["no"] == 1
+    assert main(["dissect", str(path), "--filter", "udp.dstport == 53"]) == 0
+    text = capsys.readouterr().out
+    assert text.startswith("#2 ") and "-- outer --" not in text  # one level: no level headers
+    assert not [c for c in text if (ord(c) < 0x20 and c != "\n") or 0x7F <= ord(c) <= 0x9F]
+    assert main(["dissect", str(path), "-n", "3"]) == 2
+    assert capsys.readouterr().err.strip() == "tracer: no packet 3: the capture has 2 packets"
