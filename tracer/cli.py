@@ -16,7 +16,7 @@ from tracer import __version__
 from tracer.errors import TracerError
 
 # The order here is the order in ``tracer --help``.
-COMMANDS = ("open", "show", "stats", "path", "flows", "reach", "policy", "live", "ifaces", "lab")
+COMMANDS = ("open", "show", "stats", "path", "flows", "reach", "policy", "live", "ifaces", "lab", "dissect")
 
 
 def build_parser() -> argparse.ArgumentParser:
