@@ -47,6 +47,9 @@ CHUNK = 65536
 
 # C0 controls, DEL and C1 controls -> \xNN (a terminal would act on them).
 _CONTROL = {c: f"\\x{c:02x}" for c in (*range(0x20), *range(0x7F, 0xA0))}
+# Bidi marks, embeddings, overrides and isolates (and the BOM) reorder or hide what the reader sees
+# ("Trojan Source", CVE-2021-42574) -> \uNNNN, as tracer.ui.safe and tracer.hops.report treat them.
+_CONTROL.update({c: f"\\u{c:04x}" for c in (0x200E, 0x200F, *range(0x202A, 0x202F), *range(0x2066, 0x206A), 0xFEFF)})
 
 
 def escape_text(text: str) -> str:
