@@ -64,12 +64,16 @@ class Scenario:
         for point, recs in self.records.items():
             node, iface = point.split("/")
             path = directory / f"{node}__{iface}.pcap"
+            name = str(path)
+            if point.startswith("pod:"):   # a pod's own eth0: named on the command line (FILE@pod:NS/NAME)
+                path = directory / f"pod-{node[4:]}-{iface}.pcap"
+                name = f"{path}@{point}"
             # Nanosecond pcap (magic a1b23c4d), written directly: the format is four fields per record.
             out = [struct.pack("<IHHiIII", 0xA1B23C4D, 2, 4, 0, 0, 262144, self.linktype[point])]
             for ts, frame in recs:
                 out.append(struct.pack("<IIII", ts // 10**9, ts % 10**9, len(frame), len(frame)) + frame)
             path.write_bytes(b"".join(out))
-            paths.append(str(path))
+            paths.append(name)
         return sorted(paths)
 
 

@@ -213,3 +213,35 @@ def test_flannel_udp_backend(tmp_path: Path, capsys) -> None:
     assert seen == [("node1/flannel0", "tun-device", None), ("node1/eth0", "host-eth0", "udp")]
     flows = run_json(capsys, ["flows", *files, "--json"])
     assert [(f["src"], f["dst"], f["proto"], f["packets"]) for f in flows] == [("10.244.1.5", "10.244.2.7", "ICMP", 2)]
+
+
+def test_pod_capture_points(tmp_path: Path, capsys) -> None:
+    """Captures inside the pods (pod:NS/NAME) are the first and last hops of the ladder; the cluster places the
+    pods on their nodes, so the whole path is named."""
+    from scapy.layers.inet import IP, TCP
+    from scapy.layers.l2 import Ether
+
+    from tests.hops_scenarios import CNI0_MAC, write_cluster
+
+    sc = Scenario()
+
+    def with_pods(sc, src, dst, l4, *, ipid, **kw):
+        # The pod's own eth0 sees its packet before its host veth (same frame), and the peer after its veth.
+        frame = bytes(Ether(src=src.mac, dst=CNI0_MAC[src.node]) / IP(src=src.ip, dst=dst.ip, ttl=64, id=ipid,
+                                                                      flags="DF") / l4.copy())
+        sc.gap()
+        sc.add(f"pod:default/{src.name}", frame)
+        flannel_vxlan_packet(sc, src, dst, l4, ipid=ipid, **kw)
+        last = bytes(Ether(src=CNI0_MAC[dst.node], dst=dst.mac) / IP(src=src.ip, dst=dst.ip, ttl=62, id=ipid,
+                                                                     flags="DF") / l4.copy())
+        sc.add(f"pod:default/{dst.name}", last)
+
+    with_pods(sc, POD_A, POD_B, TCP(sport=40999, dport=8080, flags="S", seq=77), ipid=5)
+    with_pods(sc, POD_B, POD_A, TCP(sport=8080, dport=40999, flags="SA", seq=99, ack=78), ipid=6)
+    files = sc.write(tmp_path)
+    cluster = write_cluster(tmp_path / "cluster.yaml", [POD_A, POD_B])
+    out = run_json(capsys, ["path", *files, "--packet", "1", "--json", "--cluster", cluster])
+    seen = [(h["point"], h["role"], h["node"]) for h in out["hops"] if h["seen"]]
+    assert seen[0] == ("pod:default/client", "pod-eth0", "node1")
+    assert seen[-1] == ("pod:default/server", "pod-eth0", "node2")
+    assert len(seen) == 10 and all(h["seen"] for h in out["hops"])

@@ -430,8 +430,11 @@ def analyze(index: Any, cluster: Any = None, cni: str | None = None, *, window_n
     a.facts = facts = load_facts(cluster)
     a.forced = cni is not None
 
-    # 1. Points and roles.
+    # 1. Points and roles (a pod:NS/NAME point is on the pod's node when the cluster says which).
     pinfo, src_point = _points(index, c["source"])
+    pod_node = {name: node for name, node in facts.pods.values()}
+    pinfo = [(name, node if node is not None or not (iface or "").startswith("pod:")
+              else pod_node.get(iface[4:]), iface) for name, node, iface in pinfo]
     row_point = src_point[c["source"].astype(np.int64)] if n else np.empty(0, dtype=np.int64)
     wire = D.wire_class(c) if n else np.empty(0, dtype=np.uint8)
     # flannel's UDP backend: the index does not look inside UDP 8285; read those frames' inner packets here.
@@ -597,8 +600,9 @@ def analyze(index: Any, cluster: Any = None, cni: str | None = None, *, window_n
     del s_pos, d_pos
     rk = np.stack([fmode[flow] if n_pk else np.empty(0, np.int64), addr_node[src_pos_dir], addr_node[dst_pos_dir],
                    addr_kind[src_pos_dir].astype(np.int64), addr_kind[dst_pos_dir].astype(np.int64),
-                   pod_side_point[src_pos_dir], pod_side_point[dst_pos_dir]], axis=1) if n_pk else \
-        np.empty((0, 7), dtype=np.int64)
+                   pod_side_point[src_pos_dir], pod_side_point[dst_pos_dir],
+                   pod_eth0_point[src_pos_dir], pod_eth0_point[dst_pos_dir]], axis=1) if n_pk else \
+        np.empty((0, 9), dtype=np.int64)
     rhash = hash_columns([rk[:, i] for i in range(rk.shape[1])]) if n_pk else np.empty(0, dtype=np.uint64)
     _, route_first, route = np.unique(rhash, return_index=True, return_inverse=True)
     routes_u = rk[route_first]
@@ -606,7 +610,7 @@ def analyze(index: Any, cluster: Any = None, cni: str | None = None, *, window_n
     pk["route"] = route
     routes: list[tuple[str, list[M.Hop]]] = []
     seen_ipip_routes = set(range(len(M.MODES), 2 * len(M.MODES)))
-    for mcode, sn, dn, skind, dkind, spp, dpp in routes_u.tolist():
+    for mcode, sn, dn, skind, dkind, spp, dpp, sep, dep in routes_u.tolist():
         mode = M.MODES[mcode % len(M.MODES)]
         s_node = topo.nodes[sn] if sn >= 0 else None
         d_node = topo.nodes[dn] if dn >= 0 else None
@@ -622,7 +626,9 @@ def analyze(index: Any, cluster: Any = None, cni: str | None = None, *, window_n
             mode, s_node, d_node, same_subnet=same_subnet,
             src_is_pod=skind in (T.KIND_POD, T.KIND_UNKNOWN), dst_is_pod=dkind in (T.KIND_POD, T.KIND_UNKNOWN),
             src_is_node=skind == T.KIND_NODE, dst_is_node=dkind == T.KIND_NODE,
-            src_iface=points[spp].name if spp >= 0 else None, dst_iface=points[dpp].name if dpp >= 0 else None)
+            src_iface=points[spp].name if spp >= 0 else None, dst_iface=points[dpp].name if dpp >= 0 else None,
+            src_pod_point=points[sep].name if sep >= 0 else None,
+            dst_pod_point=points[dep].name if dep >= 0 else None)
         routes.append((mode, hops))
     a._routes = routes
 

@@ -98,12 +98,14 @@ class Hop:
 def expected_path(mode: str, src_node: str | None, dst_node: str | None, *, src_is_pod: bool = True,
                   dst_is_pod: bool = True, src_iface: str | None = None, dst_iface: str | None = None,
                   same_subnet: bool | None = None, src_is_node: bool = False,
-                  dst_is_node: bool = False) -> list[Hop]:
+                  dst_is_node: bool = False, src_pod_point: str | None = None,
+                  dst_pod_point: str | None = None) -> list[Hop]:
     """The hops a packet crosses from a source to a destination endpoint under ``mode``.
 
     ``*_is_pod``: the endpoint is a pod (its path starts/ends at its eth0 and veth/cali); ``*_is_node``: it is a
     node's own address (host network), whose packets start/end in the host stack. Anything else is outside
     the cluster: the path ends/starts at the node's eth0. ``same_subnet`` matters only for Calico CrossSubnet.
+    ``*_iface`` pin the pod's veth/cali hop to a capture point, ``*_pod_point`` its eth0 hop (``pod:NS/NAME``).
     """
     calico = is_calico(mode)
     pod_role = R.CALI if calico else R.VETH
@@ -112,7 +114,8 @@ def expected_path(mode: str, src_node: str | None, dst_node: str | None, *, src_
         encap, tunnel = None, None
 
     def pod_half(node: str | None, iface: str | None, side: str) -> list[Hop]:
-        hops = [Hop(node, R.POD_ETH0, None, side), Hop(node, pod_role, iface, side)]
+        eth0 = src_pod_point if side == "src" else dst_pod_point
+        hops = [Hop(node, R.POD_ETH0, eth0, side), Hop(node, pod_role, iface, side)]
         if not calico:
             hops.append(Hop(node, R.BRIDGE, None, side))
         return hops if side == "src" else hops[::-1]

@@ -192,9 +192,15 @@ def build_topology(columns: dict[str, np.ndarray], row_point: np.ndarray, points
     # Pod-side points: the pod behind the interface is the source of what it sees first on its node and the
     # destination of what it sees last; without that order, the one address in (nearly) every packet, preferring
     # one already known to live on this node.
+    pod_ip = {name: ip for ip, (name, _) in facts.pods.items()}
     for pid, p in enumerate(points):
         if p.role not in (R.VETH, R.CALI, R.POD_ETH0):
             continue
+        if p.role == R.POD_ETH0 and (p.iface or "").startswith("pod:") and p.iface[4:] in pod_ip:
+            k = key_of_text.get(pod_ip[p.iface[4:]])
+            if k is not None:          # the cluster names the pod behind this capture point
+                topo.point_pod[pid] = k
+                continue
         mine = (row_point == pid) & has_ip
         rows = np.flatnonzero(mine)
         if not len(rows):
