@@ -361,3 +361,51 @@ def test_addr6_hash_collision_falls_back_to_exact_interning() -> None:
     ids = table.intern(np.frombuffer(a + b + a, np.uint8).reshape(3, 16))
     assert ids[0] == ids[2] != ids[1]
     assert (table[int(ids[0])], table[int(ids[1])]) == (a, b)
+
+
+# ------------------------------------------------------------------ BIG TCP (tshark 4.0 calls these malformed)
+def _first_frame(path) -> bytes:
+    """The first record of a classic little-endian pcap (the BIG TCP files are such)."""
+    raw = path.read_bytes()
+    caplen = struct.unpack_from("<I", raw, 24 + 8)[0]
+    return raw[24 + 16:24 + 16 + caplen]
+
+
+@pytest.mark.shared
+def test_big_tcp_ipv4_vxlan_decodes_through_to_inner_tcp(public_captures) -> None:
+    """Outer IPv4 total length 0 (BIG TCP, 80 kB frame): the decode uses caplen and agrees with scapy, which
+    also reads through (tshark 4.0 and tcpdump stop at the outer header)."""
+    frame = _first_frame(public_captures / "vxlan-bigtcp-ipv4-in-ipv4-tcpdump.pcap")
+    assert len(frame) > 65535
+    want = Ether(frame)
+    row = one(frame)
+    outer, inner = want[IP], want[IP].payload[IP]
+    assert (row["o_src"], row["o_dst"], row["o_dport"]) == (ip4(outer.src), ip4(outer.dst), want[UDP].dport)
+    assert (encap(row), row["vni"], row["depth"]) == ("vxlan", want[VXLAN].vni, 1)
+    assert (row["i_src"], row["i_dst"], row["i_sport"], row["i_dport"]) == \
+        (ip4(inner.src), ip4(inner.dst), want[TCP].sport, want[TCP].dport)
+    assert (row["tcp_seq"], row["tcp_ack"], row["tcp_flags"]) == (want[TCP].seq, want[TCP].ack, int(want[TCP].flags))
+    assert row["flags"] & TRUNC == 0
+
+
+@pytest.mark.shared
+def test_big_tcp_ipv6_vxlan_decodes_through_to_inner_tcp(public_captures) -> None:
+    """IPv6 payload length 0 without a jumbo option (BIG TCP): decoded with caplen. The oracle is scapy applied
+    at each header's offset, since scapy (like tshark 4.0) stops at a payload length of 0."""
+    frame = _first_frame(public_captures / "vxlan-bigtcp-ipv6-in-ipv6-tcpdump.pcap")
+    table = Addr6Table()
+    cols = decode([frame], table=table)
+    row = {name: int(col[0]) for name, col in cols.items()}
+    outer = IPv6(frame[14:54])
+    udp = UDP(frame[54:])
+    inner = udp[IPv6]
+    inner_at = 54 + 8 + 8 + 14
+    tcp = TCP(frame[inner_at + 40:])
+    assert (table.format(row["o_src"]), table.format(row["o_dst"]), row["o_ttl"]) == \
+        (outer.src, outer.dst, outer.hlim)
+    assert (row["o_proto"], row["o_sport"], row["o_dport"]) == (17, udp.sport, udp.dport)
+    assert (encap(row), row["vni"], row["depth"]) == ("vxlan", udp[VXLAN].vni, 1)
+    assert (table.format(row["i_src"]), table.format(row["i_dst"]), row["i_proto"]) == \
+        (inner.src, inner.dst, inner.nh)
+    assert (row["i_sport"], row["i_dport"], row["tcp_seq"], row["tcp_flags"]) == \
+        (tcp.sport, tcp.dport, tcp.seq, int(tcp.flags))
