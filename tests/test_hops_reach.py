@@ -56,8 +56,8 @@ def test_deny_consistent_with_the_drop(dying_flow: list[str], tmp_path: Path, ca
     flows = run_json(capsys, ["flows", *dying_flow, "--json", "--cluster", cluster])
     dead = [f for f in flows if f["dport"] == 8080][0]
     assert dead["verdict"] == "deny"
-    assert "consistent with a NetworkPolicy deny (ingress, enforced on the destination node)" in dead["explanation"]
-    assert "deny-server" in dead["explanation"]
+    assert ("consistent with a NetworkPolicy deny (ingress, enforced on the destination node node2 by deny-server)"
+            in dead["explanation"])
     leak = [f for f in flows if f["dport"] == 9090][0]
     assert leak["verdict"] == "deny" and leak["delivered"] is True
     matrix = run_json(capsys, ["reach", *dying_flow, "--json", "--cluster", cluster])
@@ -148,3 +148,22 @@ def test_datapath_hints_per_hop(tmp_path: Path, capsys, drop_after: str, payload
         assert word in dead["explanation"], (word, dead["explanation"])
     if payload < 1000:
         assert "MTU" not in dead["explanation"]
+
+
+def test_egress_deny_but_it_left_the_node(tmp_path: Path, capsys) -> None:
+    """An egress deny is enforced on the source node: a packet that died on the destination node is not explained
+    by it, and the explanation says to look at the datapath too."""
+    sc = Scenario()
+    tcp_conversation(sc, flannel_vxlan_packet, POD_A, POD_B, sport=40200, ipid_a=2000,
+                     drop_syn_after="node2/cni0", syn_tries=2)
+    tcp_conversation(sc, flannel_vxlan_packet, POD_A, POD_B, sport=40300, dport=9090, ipid_a=3000, ipid_b=4000)
+    files = sc.write(tmp_path)
+    egress = {"apiVersion": "networking.k8s.io/v1", "kind": "NetworkPolicy",
+              "metadata": {"name": "client-no-egress", "namespace": "default"},
+              "spec": {"podSelector": {"matchLabels": {"app": "client"}}, "policyTypes": ["Egress"]}}
+    cluster = write_cluster(tmp_path / "cluster.yaml", [POD_A, POD_B], policies=[egress])
+    flows = run_json(capsys, ["flows", *files, "--json", "--cluster", cluster])
+    dead = [f for f in flows if f["dport"] == 8080][0]
+    assert dead["verdict"] == "deny"
+    assert "egress, enforced on the source node node1 by client-no-egress" in dead["explanation"]
+    assert "it left the source node" in dead["explanation"]

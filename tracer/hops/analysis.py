@@ -369,13 +369,16 @@ class HopAnalysis:
                 delivered = True
             elif dropped_after is not None:
                 delivered = False
-            mode = self._routes[int(pk["route"][init_pk])][0]
+            mode, init_hops = self._routes[int(pk["route"][init_pk])]
+            ends = (init_hops[0].node, init_hops[-1].node) if init_hops and fwd else \
+                ((init_hops[-1].node, init_hops[0].node) if init_hops else (None, None))
             expl = X.flow_explanation(dropped_after=dropped_after, expected_next=self._flow_next(f),
                                       delivered=delivered, verdict=verdict, verdict_text=vtext, verdict_obj=vobj,
                                       cluster=self.facts.present, packets=int(packets[f]),
                                       dropped_packets=int(n_dropped[f]), replies=bool(fl["replies"][f]),
                                       mode=mode, next_hop=self._flow_next_hop(f),
-                                      inner_len=int(fl["max_len"][f]))
+                                      inner_len=int(fl["max_len"][f]), nodes=ends,
+                                      stop_side=self._flow_stop_side(f))
             out.append(Flow(f, src, dst, int(c[sp_key][rep]), int(c[dp_key][rep]),
                             PROTO_NAMES.get(proto, str(proto)), self._pod_name(init_pk, side_s),
                             self._pod_name(init_pk, side_d), int(packets[f]), points_of.get(f, []),
@@ -389,6 +392,14 @@ class HopAnalysis:
         if pid < 0:
             return None
         return self.path(int(self.rows_of(pid)[0])).expected_next
+
+    def _flow_stop_side(self, f: int) -> str | None:
+        pid = int(self._fl["drop_packet"][f])
+        if pid < 0:
+            return None
+        al = self._combo_align[int(self._pk["combo"][pid])]
+        hops = self._routes[int(self._pk["route"][pid])][1]
+        return hops[al.last_seen].side if al.last_seen >= 0 else None
 
     def _flow_next_hop(self, f: int) -> M.Hop | None:
         pid = int(self._fl["drop_packet"][f])

@@ -69,7 +69,8 @@ def summary(verdict_text: str) -> str:
 
 
 def _verdict_join(*, verdict: str | None, verdict_text: str, verdict_obj: Any, cluster: bool, dropped: bool,
-                  stop_side: str | None, hint: str, delivered: bool | None) -> str:
+                  stop_side: str | None, hint: str, delivered: bool | None,
+                  nodes: tuple[str | None, str | None] = (None, None)) -> str:
     verdict_text = summary(verdict_text)
     if not cluster:
         if dropped:
@@ -78,12 +79,20 @@ def _verdict_join(*, verdict: str | None, verdict_text: str, verdict_obj: Any, c
         return ""
     if verdict == "deny":
         side = denied_direction(verdict_obj)
-        where = {"egress": "egress, enforced on the source node", "ingress": "ingress, enforced on the destination "
-                 "node"}.get(side or "", "enforced on the node")
+        src_node, dst_node = nodes
+        where = {"egress": f"egress, enforced on the source node{' ' + src_node if src_node else ''}",
+                 "ingress": f"ingress, enforced on the destination node{' ' + dst_node if dst_node else ''}"}.get(
+            side or "", "enforced on the node")
+        dv = getattr(verdict_obj, side, None) if side else None
+        policies = tuple(getattr(dv, "policies", ()) or ())
+        if policies:
+            where += f" by {', '.join(policies)}"
         if dropped:
             text = f"consistent with a NetworkPolicy deny ({where}): {verdict_text}"
             if side == "ingress" and stop_side == "src":
                 text += "; but it stopped before reaching the destination node: look at the datapath too"
+            if side == "egress" and stop_side == "dst":
+                text += "; but it left the source node, where egress is enforced: look at the datapath too"
             return text
         if delivered:
             return (f"policy denies but the packets were delivered: the CNI is not enforcing NetworkPolicy "
@@ -120,8 +129,9 @@ def packet_explanation(*, hops, views, alignment, dropped: bool, verdict: str | 
     elif seen:
         parts.append(f"last seen at {seen[-1].point}")
     delivered = bool(seen) and alignment.last_seen >= 0 and hops[alignment.last_seen].side == "dst"
+    ends = (hops[0].node, hops[-1].node) if forward else (hops[-1].node, hops[0].node)
     join = _verdict_join(verdict=verdict, verdict_text=verdict_text, verdict_obj=verdict_obj, cluster=cluster,
-                         dropped=dropped, stop_side=stop_side, hint=hint, delivered=delivered)
+                         dropped=dropped, stop_side=stop_side, hint=hint, delivered=delivered, nodes=ends)
     if not forward and verdict == "allow":
         join = "a reply of an allowed connection: allowed (NetworkPolicy is stateful)" + (
             f"; the datapath lost it ({hint})" if dropped and hint else "")
@@ -135,7 +145,8 @@ def packet_explanation(*, hops, views, alignment, dropped: bool, verdict: str | 
 def flow_explanation(*, dropped_after: str | None, expected_next: str | None, delivered: bool | None,
                      verdict: str | None, verdict_text: str, verdict_obj: Any, cluster: bool, packets: int,
                      dropped_packets: int, replies: bool, mode: str | None, next_hop: Any,
-                     inner_len: int) -> str:
+                     inner_len: int, nodes: tuple[str | None, str | None] = (None, None),
+                     stop_side: str | None = None) -> str:
     """One sentence per flow for ``tracer flows``."""
     parts = []
     if dropped_after:
@@ -149,7 +160,8 @@ def flow_explanation(*, dropped_after: str | None, expected_next: str | None, de
     if dropped_after and next_hop is not None:
         hint = hint_for(next_hop.role, mode, inner_len, next_hop.side)
     join = _verdict_join(verdict=verdict, verdict_text=verdict_text, verdict_obj=verdict_obj, cluster=cluster,
-                         dropped=bool(dropped_after), stop_side=None, hint=hint, delivered=delivered)
+                         dropped=bool(dropped_after), stop_side=stop_side, hint=hint, delivered=delivered,
+                         nodes=nodes)
     if join:
         parts.append(join)
     elif hint:
