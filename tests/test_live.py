@@ -310,3 +310,30 @@ def test_user_drops_privileges_after_opening() -> None:
         assert out.exists() and out.stat().st_uid == 65534
     finally:
         shutil.rmtree(d, ignore_errors=True)
+
+
+def test_lab_capture_pods_and_clock_skew(lab, tmp_path) -> None:
+    """`lab capture --pods --skew node2=25`: pods' own eth0 are points pod:NS/NAME, and every packet seen on both
+    eth0s has node2's timestamp 25 ms later than the wire would allow (node1 → node2 and back)."""
+    from tracer.capture.index import load_index
+
+    res = subprocess.run([PY, "-m", "tracer", "lab", "capture", str(tmp_path), "--pods", "--skew", "node2=25"],
+                         capture_output=True, text=True, timeout=120)
+    assert res.returncode == 0, res.stderr
+    index = load_index([str(tmp_path / "merged.pcapng")])
+    points = {s.point for s in index.sources}
+    nginx = lab.pod("linux/nginx")
+    assert f"pod:{nginx.namespace}/{nginx.name}" in points
+    point = np.array([index.sources[s].point for s in index["source"]])
+    vx = index["encap"] == 1
+    deltas = []
+    for ipid in set(index["o_ipid"][vx & (point == "node1/eth0")].tolist()):
+        a = np.flatnonzero(vx & (point == "node1/eth0") & (index["o_ipid"] == ipid))
+        b = np.flatnonzero(vx & (point == "node2/eth0") & (index["o_ipid"] == ipid))
+        if len(a) == 1 and len(b) == 1 and index["o_src"][a[0]] == index["o_src"][b[0]]:
+            deltas.append(int(index["ts_ns"][b[0]]) - int(index["ts_ns"][a[0]]))
+    assert len(deltas) > 10
+    assert all(24_000_000 < d < 26_000_000 for d in deltas), sorted(deltas)[:3]
+    bad = subprocess.run([PY, "-m", "tracer", "lab", "capture", str(tmp_path / "x"), "--skew", "node9=1"],
+                         capture_output=True, text=True, timeout=60)
+    assert bad.returncode == 2 and "node9" in bad.stderr

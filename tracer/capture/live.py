@@ -45,10 +45,12 @@ class CapturePoint:
     iface: str
     node: str
     netns: str | None = None
+    label: str | None = None       # a point name other than NODE/IFACE (a pod's own eth0: "pod:NS/NAME")
+    ts_offset_ns: int = 0          # added to every timestamp (the lab simulates a node's clock skew with it)
 
     @property
     def name(self) -> str:
-        return f"{self.node}/{self.iface}"
+        return self.label or f"{self.node}/{self.iface}"
 
 
 @dataclass
@@ -135,7 +137,8 @@ class LiveCapture:
             raise
         self.started_ns = time.time_ns()
         self._interfaces = [Interface(p.name, r.linktype, self.snaplen,
-                                      f"{p.iface} on {p.node}" + (f" (netns {p.netns})" if p.netns else ""))
+                                      f"{p.iface} on {p.node}" + (f" (netns {p.netns})" if p.netns else "")
+                                      + (f", clock shifted {p.ts_offset_ns / 1e6:+g} ms" if p.ts_offset_ns else ""))
                             for p, r in zip(self.points, self.rings)]
         self._open_segment()
         if self.split_dir:
@@ -213,8 +216,10 @@ class LiveCapture:
             for _ in range(ring.block_count):    # at most one lap of the ring per round: others get their turn
                 if not ring.ready():
                     break
+                skew = self.points[rid].ts_offset_ns
                 for ts, data, length, pkttype in ring.read_block():
-                    items.append((ts, rid, data, length, DIR_OUTBOUND if pkttype == PACKET_OUTGOING else DIR_INBOUND))
+                    items.append((ts + skew, rid, data, length,
+                                  DIR_OUTBOUND if pkttype == PACKET_OUTGOING else DIR_INBOUND))
         if len(self.rings) > 1:
             if items or flush:
                 items = self._reorder(items, flush)
@@ -250,7 +255,7 @@ class LiveCapture:
             if not ring.ready():
                 break
             parts: list = []
-            n = ring.read_block_epbs(parts, 0)
+            n = ring.read_block_epbs(parts, 0, self.points[0].ts_offset_ns)
             data = b"".join(parts)
             del parts
             ring.release_block()
@@ -272,7 +277,8 @@ class LiveCapture:
         if flush:
             self._held = []
             return held
-        cutoff = time.time_ns() - REORDER_NS
+        # A point whose clock is shifted back can still deliver packets that far in the past.
+        cutoff = time.time_ns() - REORDER_NS + min(0, min(p.ts_offset_ns for p in self.points))
         k = bisect.bisect_left(held, cutoff, key=lambda t: t[0])
         self._held = held[k:]
         return held[:k]
@@ -329,7 +335,10 @@ def _unlink(path: str) -> None:
 
 
 def split_name(point: CapturePoint) -> str:
-    """The per-point file name the capture core reads as a point: ``NODE__IFACE.pcapng``."""
+    """The per-point file name the capture core reads as a point: ``NODE__IFACE.pcapng`` (a labelled point such as
+    ``pod:NS/NAME`` is named by its IDB, the file gets a safe spelling of the label)."""
+    if point.label:
+        return point.label.replace(":", "_").replace("/", "_") + ".pcapng"
     return f"{point.node}__{point.iface}.pcapng"
 
 

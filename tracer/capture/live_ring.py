@@ -177,7 +177,7 @@ class PacketRing:
         struct.pack_into("<I", view, base + 8, TP_STATUS_KERNEL)
         self.next_block = (self.next_block + 1) % self.block_count
 
-    def read_block_epbs(self, parts: list, iface_id: int) -> int:
+    def read_block_epbs(self, parts: list, iface_id: int, ts_offset_ns: int = 0) -> int:
         """The next ready block's packets appended to ``parts`` as pcapng Enhanced Packet Blocks (pieces for one
         ``b"".join``), then the block goes back to the kernel; returns the number of packets (0: not ready).
 
@@ -206,7 +206,7 @@ class PacketRing:
                 data = view[pos + mac:pos + mac + caplen]
             pad = -caplen & 3
             total = 44 + caplen + pad
-            ts = sec * 1_000_000_000 + nsec
+            ts = sec * 1_000_000_000 + nsec + ts_offset_ns
             append(head(6, total, iface_id, ts >> 32, ts & 0xFFFFFFFF, caplen, length))
             append(data)
             append(_PAD_OUT[pad] if view[pos + TPACKET3_HDRLEN + 10] == PACKET_OUTGOING else _PAD_IN[pad])

@@ -28,6 +28,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     cap = sub.add_parser("capture", help="capture every node interface while generating traffic")
     cap.add_argument("outdir", metavar="OUTDIR")
     cap.add_argument("--no-deny", action="store_true", help="do not apply the NetworkPolicy deny first")
+    cap.add_argument("--pods", action="store_true", help="also capture each pod's own eth0 (points pod:NS/NAME)")
+    cap.add_argument("--skew", action="append", default=[], metavar="NODE=MS",
+                     help="shift NODE's timestamps by MS milliseconds (a node whose clock is off); repeatable")
     cap.set_defaults(func=_capture)
 
 
@@ -106,6 +109,17 @@ def _policy(args: argparse.Namespace) -> int:
 def _capture(args: argparse.Namespace) -> int:
     from tracer.lab import capture, lifecycle
 
-    result = capture.run(lifecycle.current(), args.outdir, deny=not args.no_deny)
+    from tracer.lab.build import LabError
+
+    skew = {}
+    for item in args.skew:
+        node, sep, ms = item.partition("=")
+        try:
+            skew[node] = float(ms)
+        except ValueError:
+            raise LabError(f"--skew {item!r}: expected NODE=MILLISECONDS, e.g. node2=25") from None
+        if not sep or not node:
+            raise LabError(f"--skew {item!r}: expected NODE=MILLISECONDS, e.g. node2=25")
+    result = capture.run(lifecycle.current(), args.outdir, deny=not args.no_deny, pods=args.pods, skew_ms=skew)
     print(result.summary())
     return 0

@@ -18,7 +18,7 @@ import threading
 import time
 from dataclasses import asdict, dataclass, field
 
-from tracer.capture.live import CapturePoint, LiveCapture
+from tracer.capture.live import CapturePoint, LiveCapture, split_name
 from tracer.lab import policy, state, traffic
 from tracer.lab.cluster import write_cluster_yaml
 from tracer.lab.plan import LabPlan
@@ -46,25 +46,40 @@ class LabCaptureResult:
                 f"({len(self.points)} files)\n  {self.cluster}")
 
 
-def capture_points(plan: LabPlan) -> list[CapturePoint]:
-    """Every interface on a packet's path in every node (discovered, not assumed from the plan)."""
+def capture_points(plan: LabPlan, *, pods: bool = False, skew_ms: dict[str, float] | None = None
+                   ) -> list[CapturePoint]:
+    """Every interface on a packet's path in every node (discovered, not assumed from the plan); with ``pods``
+    also each pod's own eth0 as point ``pod:NS/NAME``. ``skew_ms`` shifts a node's timestamps (a node whose
+    clock is off), for exercising clock-offset estimation on real traffic."""
+    skew = {k: int(v * 1_000_000) for k, v in (skew_ms or {}).items()}
     points = []
     for n in plan.nodes:
         info = discover(n.netns, hostname=n.name)
         for link in info.links:
             if link.role in CAPTURE_ROLES and link.state != "down":
-                points.append(CapturePoint(link.name, n.name, n.netns))
+                points.append(CapturePoint(link.name, n.name, n.netns, ts_offset_ns=skew.get(n.name, 0)))
+    if pods:
+        for p in plan.pods:
+            points.append(CapturePoint("eth0", p.node, p.netns, label=f"pod:{p.namespace}/{p.name}",
+                                       ts_offset_ns=skew.get(p.node, 0)))
     return points
 
 
-def run(plan: LabPlan, outdir: str, *, deny: bool = True, settle: float = 0.3) -> LabCaptureResult:
+def run(plan: LabPlan, outdir: str, *, deny: bool = True, settle: float = 0.3, pods: bool = False,
+        skew_ms: dict[str, float] | None = None) -> LabCaptureResult:
+    unknown = set(skew_ms or {}) - {n.name for n in plan.nodes}
+    if unknown:
+        from tracer.lab.build import LabError
+
+        raise LabError(f"--skew names no lab node: {', '.join(sorted(unknown))} (nodes: "
+                       f"{', '.join(n.name for n in plan.nodes)})")
     os.makedirs(outdir, exist_ok=True)
     if deny:
         policy.apply(plan, policy.default_deny(plan))
         state.save(plan)
     merged = os.path.join(outdir, "merged.pcapng")
     points_dir = os.path.join(outdir, "points")
-    points = capture_points(plan)
+    points = capture_points(plan, pods=pods, skew_ms=skew_ms)
     cap = LiveCapture(points, spool=merged + ".part", write_path=merged, split_dir=points_dir, snaplen=SNAPLEN,
                       buffer_bytes=4 << 20)
     cap.open()
@@ -84,9 +99,10 @@ def run(plan: LabPlan, outdir: str, *, deny: bool = True, settle: float = 0.3) -
     cluster = os.path.join(outdir, "cluster.yaml")
     write_cluster_yaml(plan, cluster)
     with open(os.path.join(outdir, "traffic.json"), "w") as f:
-        json.dump({"mode": plan.mode, "policy": plan.policy, "flows": flows}, f, indent=1)
+        json.dump({"mode": plan.mode, "policy": plan.policy, "clock_skew_ms": skew_ms or {}, "flows": flows}, f,
+                  indent=1)
     captured, _, dropped = cap.totals()
     return LabCaptureResult(outdir=outdir, merged=merged,
-                            points=[os.path.join(points_dir, f"{p.node}__{p.iface}.pcapng") for p in points],
+                            points=[os.path.join(points_dir, split_name(p)) for p in points],
                             cluster=cluster, flows=flows, captured=captured, dropped=dropped,
                             per_point={s.point: s.captured for s in cap.snapshot()})
