@@ -222,3 +222,57 @@ def test_compact_store_matches_dense_decode_on_real_captures(public_captures: Pa
         dense.update(ts_ns=recs.ts_ns, offset=recs.offset, caplen=recs.caplen, origlen=recs.origlen)
         for col, want in dense.items():
             assert np.array_equal(index[col], want), (name, col)
+
+
+def test_followed_file_is_read_as_it_grows(tmp_path: Path) -> None:
+    """follow=True: packets appended while the build runs are indexed; stop() ends it after the last one."""
+    path = tmp_path / "live.pcapng"
+    frames = [_frame(k) for k in range(5)]
+    path.write_bytes(W.shb() + W.idb(name="node-1/eth0") + W.epb("<", 0, 1, frames[0]) + W.epb("<", 0, 2, frames[1]))
+    builder = IndexBuilder([str(path)], follow=True)
+    steps = builder.run()
+    next(steps)
+    assert len(builder.index) == 2
+    with open(path, "ab") as fh:
+        fh.write(W.epb("<", 0, 3, frames[2]) + W.epb("<", 0, 4, frames[3])[:20])   # the last block half-written
+    deadline = time.monotonic() + 10
+    while len(builder.index) < 3 and time.monotonic() < deadline:
+        next(steps)
+    assert len(builder.index) == 3
+    with open(path, "ab") as fh:
+        fh.write(W.epb("<", 0, 4, frames[3])[20:])
+    builder.stop()
+    for _ in steps:
+        pass
+    assert len(builder.index) == 4 and builder.index.warnings == []
+    assert builder.index.frame(3) == frames[3]
+
+
+def test_stop_while_waiting_for_an_empty_followed_file(tmp_path: Path) -> None:
+    """A followed file that never receives a byte: stop() from another thread ends the wait with an error."""
+    import threading
+
+    from tracer.errors import CaptureError
+
+    path = tmp_path / "empty.pcapng"
+    path.write_bytes(b"")
+    builder = IndexBuilder([str(path)], follow=True)
+    threading.Timer(0.3, builder.stop).start()
+    with pytest.raises(CaptureError, match="empty"):
+        builder.finish()
+
+
+def test_sll2_interface_index_gives_one_source_each(tmp_path: Path) -> None:
+    """`tcpdump -i any` (SLL2): packets keep their interface index as separate Sources of the same file."""
+    from scapy.layers.l2 import CookedLinuxV2
+
+    frames = [bytes(CookedLinuxV2(proto=0x0800, ifindex=k) / IP(src="10.0.0.1", dst="10.0.0.2", id=k) / TCP())
+              for k in (3, 7, 3)]
+    path = tmp_path / "node-1__any.pcap"
+    path.write_bytes(W.pcap_bytes([(T0 + k, f) for k, f in enumerate(frames)], linktype=276))
+    index = load_index([str(path)])
+    srcs = [index.sources[s] for s in index["source"].tolist()]
+    assert [s.ifindex for s in srcs] == [3, 7, 3]
+    assert srcs[0].id == srcs[2].id != srcs[1].id
+    assert {s.point for s in srcs} == {"node-1/any"} and all(s.linktype == 276 for s in srcs)
+    assert index["i_ipid"].tolist() == [3, 7, 3]

@@ -14,7 +14,7 @@ import atexit
 import time
 from concurrent.futures import Future, ThreadPoolExecutor
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
@@ -30,6 +30,9 @@ from tracer.errors import CaptureError
 
 DEFAULT_VXLAN_PORTS = (4789, 8472)
 FIRST_BATCH = 1000
+LINKTYPE_SLL2 = 276
+#: The ``source`` column is uint16; SLL2 interface indexes stop getting their own Source well before that.
+MAX_SOURCES = 8192
 #: Every index column and its dtype (docs/CONTRACTS.md): the reader's five, then the decoded ones.
 SCHEMA: dict[str, np.dtype] = {"ts_ns": np.dtype(np.int64), "offset": np.dtype(np.int64),
                                "caplen": np.dtype(np.uint32), "origlen": np.dtype(np.uint32),
@@ -49,6 +52,7 @@ class Source:
     snaplen: int
     point: str | None           # capture point name (tracer.capture.points)
     node: str | None
+    ifindex: int | None = None  # Linux cooked v2 (SLL2) interface index: one Source per index seen
 
 
 @dataclass
@@ -169,6 +173,7 @@ class IndexBuilder:
         self._last_ts = -(1 << 63)
         self._opened = False
         self._stop = False
+        self._sll2: dict[tuple[int, int], int] = {}
 
     # ----- setup ------------------------------------------------------------------------------------------
     def _open(self) -> None:
@@ -177,13 +182,15 @@ class IndexBuilder:
             path, explicit = split_point(arg)
             explicit = self._points.get(arg) or self._points.get(path) or explicit
             try:
-                cf = open_capture(path, follow=self._follow)
+                cf = open_capture(path, follow=self._follow, stopped=lambda: self._stop)
             except CaptureError as exc:
                 self._errors.append(str(exc))
                 self.index.files.append(None)
                 continue
             if cf.spool is not None:
                 atexit.register(cf.close)
+            if self._stop:
+                cf.stop_following()
             reader = PcapngReader(cf) if cf.kind == "pcapng" else PcapReader(cf)
             self.index.files.append(cf)
             self._files.append(_File(cf, reader, file_id, explicit, []))
@@ -221,8 +228,6 @@ class IndexBuilder:
         inflight: Future | None = None
         try:
             while not self._done:
-                if self._stop:
-                    break
                 got = 0
                 if single:
                     f = self._files[0]
@@ -268,11 +273,41 @@ class IndexBuilder:
         if not len(recs):
             return f, None, None
         src = self._sources_of(f)[recs.iface]
+        src = self._split_sll2(f, recs, src)
         if f.packets == 0 and len(self._files) == 1 and f.cf.complete():
             # Size the columns once from the first batch's bytes per record: no regrowing copies.
             per_record = max(1, (int(recs.offset[-1]) - int(recs.offset[0])) // max(len(recs) - 1, 1))
             self._store.reserve(int(f.cf.size() / per_record * 1.05) + len(recs))
         return f, recs, src
+
+    def _split_sll2(self, f: _File, recs: Records, src: np.ndarray) -> np.ndarray:
+        """SLL2 frames (``tcpdump -i any``) carry the interface index: give each (interface, index) a Source."""
+        sll2 = np.asarray([s.linktype == LINKTYPE_SLL2 for s in self.index.sources], dtype=bool)[src]
+        rows = np.flatnonzero(sll2 & (recs.caplen >= 8))
+        if not len(rows):
+            return src
+        b = np.frombuffer(f.cf.mapping(), dtype=np.uint8)
+        at = recs.offset[rows] + 4            # SLL2: protocol (2), reserved (2), interface index (4, BE)
+        ifindex = (b[at].astype(np.uint32) << 24) | (b[at + 1].astype(np.uint32) << 16) \
+            | (b[at + 2].astype(np.uint32) << 8) | b[at + 3]
+        keys = (src[rows].astype(np.uint64) << np.uint64(32)) | ifindex.astype(np.uint64)
+        uniq, inv = np.unique(keys, return_inverse=True)
+        ids = np.empty(len(uniq), np.uint16)
+        for k, key in enumerate(uniq.tolist()):
+            base, index = key >> 32, key & 0xFFFFFFFF
+            found = self._sll2.get((base, index))
+            if found is None and len(self.index.sources) >= MAX_SOURCES:
+                found = base                      # hostile input: stop splitting, keep the file's source
+            elif found is None:
+                parent = self.index.sources[base]
+                found = len(self.index.sources)
+                self.index.sources.append(replace(parent, id=found, ifindex=index,
+                                                  description=parent.description or f"SLL2 ifindex {index}"))
+                self._sll2[(base, index)] = found
+            ids[k] = found
+        src = src.copy()
+        src[rows] = ids[inv.reshape(-1)]
+        return src
 
     def _decode_append(self, f: _File, recs: Records, src: np.ndarray) -> None:
         """Decode a batch of one file and append it in file order (single-file builds)."""
@@ -300,7 +335,9 @@ class IndexBuilder:
                 return
 
     def stop(self) -> None:
-        """Stop following growing inputs: what is read so far is the index (live capture ended, user quit)."""
+        """Stop following growing inputs: what is written so far is read, then the build ends (live capture
+        stopped, user quit). Safe to call from another thread."""
+        self._stop = True
         for f in self._files:
             f.cf.stop_following()
 

@@ -296,6 +296,9 @@ class PcapngReader:
     def _interface(self, mm, pos: int, blen: int) -> None:
         if blen < 20:
             raise _Damaged(f"interface description at offset {pos}: length {blen} is too small")
+        if len(self.interfaces) >= 4096:
+            # The index's source column is uint16; no real capture has thousands of interfaces.
+            raise _Damaged(f"interface description at offset {pos}: more than 4096 interfaces")
         order = self.order
         linktype, _reserved, snaplen = struct.unpack_from(order + "HHI", mm, pos + 8)
         itf = Interface(linktype=linktype, snaplen=snaplen, section=self.section)

@@ -193,10 +193,14 @@ class CaptureFile:
             self.spool.close()
 
 
-def _sniff(cf: CaptureFile) -> None:
-    """Read the magic (waiting for a spool to deliver 4 bytes) and set ``kind``; raise if not a capture."""
+def _sniff(cf: CaptureFile, stopped=None) -> None:
+    """Read the magic (waiting for a spool or a followed file to have 4 bytes) and set ``kind``; raise if not a
+    capture. ``stopped()`` returning True ends the wait for a followed file (the writer went away)."""
     while cf.size() < 4 and not cf.complete():
-        cf.wait(cf.size(), 0.5)
+        if stopped is not None and stopped():
+            cf.stop_following()
+            break
+        cf.wait(cf.size(), 0.2)
     head = cf.read_at(0, 4)
     cf.magic = head
     if not head:
@@ -211,9 +215,11 @@ def _sniff(cf: CaptureFile) -> None:
         raise CaptureError(f"{cf.name}: not a pcap or pcapng file (magic {head.hex()})")
 
 
-def open_capture(name: str, *, follow: bool = False) -> CaptureFile:
+def open_capture(name: str, *, follow: bool = False, stopped=None) -> CaptureFile:
     """Open ``name`` (a path, or ``-`` for standard input) and identify its format by magic, not by extension.
 
+    ``follow=True``: the file is still being written (a live spool); reading waits for it to grow until
+    ``stop_following()`` (or ``stopped()`` returns True while waiting for its first bytes).
     gzip input (by magic) and stdin are spooled to a temporary file by a background thread. Raises
     ``CaptureError`` with a one-line reason when the file is missing, unreadable, empty or not a capture.
     """
@@ -263,7 +269,7 @@ def open_capture(name: str, *, follow: bool = False) -> CaptureFile:
         return cf
     cf = CaptureFile(name, name, follow=follow)
     try:
-        _sniff(cf)
+        _sniff(cf, stopped)
     except CaptureError:
         cf.close()
         raise
