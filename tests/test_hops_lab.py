@@ -108,6 +108,8 @@ def test_denied_flow_localised(name: str, capsys) -> None:
     assert flow["verdict"] == "deny" and "consistent with a NetworkPolicy deny" in flow["explanation"]
     assert flow["src_pod"].startswith("python/tomcat") and flow["dst_pod"].startswith("linux/tomcat")
     assert veth not in flow["points"]
+    # The SYN and its retransmission (README), both stopped there; the last one as the capture ended.
+    assert flow["packets"] == 2 and flow["dropped_packets"] == 2
     row = first_row(path, py_tomcat, tomcat, 6, syn=True)
     out = run_json(capsys, ["path", path, "--packet", str(row + 1), "--json", "--cluster", cluster])
     assert out["dropped_after"] == DENY_STOP[name] and out["expected_next"] == veth and out["verdict"] == "deny"

@@ -726,6 +726,15 @@ def analyze(index: Any, cluster: Any = None, cni: str | None = None, *, window_n
     fl["drop_packet"] = drop_packet
     fl["dropped_point"] = np.where(drop_packet >= 0, pk["dropped_point"][np.maximum(drop_packet, 0)], -1) \
         if n_fl else np.empty(0, np.int64)
+    # A packet of a dropped flow that stopped at the same point right at the end of the capture (a TCP
+    # retransmission as the capture was stopped) shares its fate: the flow's own packets are the evidence.
+    if n_fl:
+        flow_drop = fl["dropped_point"][flow]
+        same_fate = (pk["dropped_point"] < 0) & (flow_drop >= 0) & (last_pt == flow_drop) & (next_pt >= 0) \
+            & ~pk["delivered"]
+        if same_fate.any():
+            pk["dropped_point"] = np.where(same_fate, last_pt, pk["dropped_point"])
+            dropped = pk["dropped_point"] >= 0
     fl["replies"] = replies
     fl["delivered"] = delivered.astype(np.int8)
     fl["max_len"] = by_flow.reduce(np.maximum, c["i_len"][rep].astype(np.int64), 0)
