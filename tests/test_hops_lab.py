@@ -189,3 +189,20 @@ def test_crosssubnet_keeps_the_tunnel_it_saw(capsys) -> None:
     out = run_json(capsys, ["path", path, "--packet", str(row + 1), "--json", "--cni", "crosssubnet"])
     assert out["cni"] == "calico-ipip-crosssubnet"
     assert [_shape(h["point"]) for h in out["hops"] if h["seen"]] == LADDERS["calico-ipip"]
+
+
+def test_show_from_stdin_streams_without_hop_keys() -> None:
+    """`tracer show -` keeps streaming (hop keys present but null: they need the whole capture); asking for hops
+    with --cni/--cluster reads it all first and fills them."""
+    import subprocess
+    import sys
+
+    path, _, _ = lab("demo")
+    data = Path(path).read_bytes()
+    run = lambda *extra: [json.loads(line) for line in subprocess.run(  # noqa: E731
+        [sys.executable, "-m", "tracer", "show", "--format", "jsonl", "-", *extra], input=data,
+        capture_output=True, check=True).stdout.splitlines()]
+    streamed = run()
+    assert streamed and {r["packet_id"] for r in streamed} == {None} and "role" in streamed[0]
+    full = run("--cni", "vxlan")
+    assert len(full) == len(streamed) and sum(r["packet_id"] is not None for r in full) > len(full) // 2
