@@ -276,3 +276,43 @@ def test_sll2_interface_index_gives_one_source_each(tmp_path: Path) -> None:
     assert srcs[0].id == srcs[2].id != srcs[1].id
     assert {s.point for s in srcs} == {"node-1/any"} and all(s.linktype == 276 for s in srcs)
     assert index["i_ipid"].tolist() == [3, 7, 3]
+
+
+READER_AGREEMENT = [   # one file per reader feature (tshark starts in ~1 s, so not the whole corpus)
+    "pcap-big-endian-nanosecond-http-pcapplusplus.pcap", "pcap-gzip-compressed-tls-scapy.pcap.gz",
+    "sll-nanosecond-invalid-subsecond-tcpdump.pcap", "pcapng-suite-test102-all-block-types-be.pcapng",
+    "pcapng-suite-test202-multi-section-mixed-endian-be.pcapng", "pcapng-timestamp-2106-overflow-tcpdump.pcapng",
+    "pcapng-lo-sll-plus-eth-snaplen128-pcapplusplus.pcapng", "udp-8472-first-fragment-snaplen46-tcpdump.pcap",
+]
+
+
+@pytest.mark.parametrize("name", READER_AGREEMENT)
+def test_readers_agree_with_tshark(public_captures: Path, name: str) -> None:
+    """Per packet: timestamp (to the ns), wire length and captured length equal tshark's, computed now.
+
+    tshark lists pcapng Custom Blocks as frames ("data", no time): they are not packets and are skipped; Simple
+    Packet Blocks have no time in tshark (tracer gives them the previous packet's), so their time is not compared.
+    """
+    import shutil
+    import subprocess
+
+    if shutil.which("tshark") is None:
+        pytest.skip("tshark not installed (CI installs it)")
+    out = subprocess.run(["tshark", "-n", "-r", str(public_captures / name), "-T", "fields", "-e", "frame.protocols",
+                          "-e", "frame.time_epoch", "-e", "frame.len", "-e", "frame.cap_len"],
+                         capture_output=True, text=True, timeout=60).stdout
+    want = []
+    for line in out.splitlines():
+        protocols, epoch, length, caplen = line.split("\t")
+        if protocols == "data" and not epoch:
+            continue
+        sec, _, frac = epoch.partition(".")
+        ts = int(sec) * 1_000_000_000 + int(frac.ljust(9, "0")) if epoch and not sec.startswith("-") else None
+        want.append((ts, int(length), int(caplen)))
+    index = load_index([str(public_captures / name)])
+    got = list(zip(index["ts_ns"].tolist(), index["origlen"].tolist(), index["caplen"].tolist()))
+    assert len(got) == len(want)
+    for (g_ts, g_len, g_cap), (w_ts, w_len, w_cap) in zip(got, want):
+        assert (g_len, g_cap) == (w_len, w_cap)
+        if w_ts is not None and w_ts < 1 << 63:   # beyond int64 ns: a garbage time, not comparable
+            assert g_ts == w_ts
