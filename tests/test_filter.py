@@ -325,6 +325,8 @@ def test_hostile_filters_fail_cleanly_or_run_flat():
         ("encap == vlan", 9, "one of vxlan"),
         ("== 5", 0, "expected a field name"),
         ("tcp.flags.syn == 2", 17, "out of range"),
+        ("frame.interface_name > eth0", 21, "supports ==, !=, contains and matches"),
+        ("frame.interface_name matches '('", 29, "bad regular expression"),
     ],
 )
 def test_errors_name_the_offending_token(expr, position, words):
@@ -395,6 +397,7 @@ PUBLIC = [
     "geneve-6081-ssh-icmp-vni10-11-tcpdump.pcap", "ipip-icmp-ping-suricata.pcap", "ipip-6in4-proto41-zeek.pcap",
     "sll2-arp-icmp-icmpv6-zeek.pcap", "sll-tcp-http-426pkts-suricata.pcap", "vlan-qinq-http-zeek.pcap",
     "pcapng-lo-sll-plus-eth-snaplen128-pcapplusplus.pcapng", "gre-transparent-ethernet-0x6558-suricata.pcap",
+    "pcapng-ens33-docker0-tls-gopacket.pcapng", "pcapng-2-interfaces-eth0-npf-zeek.pcapng",
 ]
 PUBLIC_FILTERS = [
     "vxlan", "vxlan.vni == 100", "vxlan.vni >= 4242", "geneve", "geneve.vni == 11", "gre", "icmp", "icmpv6",
@@ -403,6 +406,8 @@ PUBLIC_FILTERS = [
     "ip.src == 141.142.228.5 and ip.dst == 192.150.187.43", "ipv6.addr == fe80::/10", "frame.len > 1000",
     "ip.ttl == 64", "ip.proto == 41", "tcp.flags.fin == 1 || tcp.flags.reset == 1", "icmp.type == 8",
     "not ip and not ipv6", "frame.number in {1, 100..120, 900}", "ip.addr != 127.0.0.1 && vxlan",
+    "frame.interface_name == docker0", 'frame.interface_name contains "NPF"', 'frame.interface_name matches "^(lo|eth0)$"',
+    "frame.interface_name in {lo, docker0} and tcp",
 ]
 
 

@@ -8,11 +8,12 @@ The syntax is the subset of Wireshark's that people already type (issue 2, "Disp
 
 - tests: ``FIELD`` (present), ``FIELD OP VALUE``, ``FIELD in {V1 V2 A..B}`` (commas optional), ``FIELD not in {…}``;
   ``OP`` is ``== != < <= > >=``, their words ``eq ne lt le gt ge``, ``=== !==`` (``all_eq any_ne``), and
-  ``contains`` / ``matches`` (``~``) for caller fields;
+  ``contains`` / ``matches`` (``~``) for text;
 - logic: ``and &&``, ``or ||``, ``xor ^^``, ``not !``, parentheses; ``not`` binds tighter than ``and``, ``and``
   than ``or``/``xor``;
-- values: integers (decimal or ``0x…``), ``true``/``false``, IPv4/IPv6 addresses and CIDR blocks, strings with or
-  without quotes (``verdict == deny``, ``k8s.ns == "python"``).
+- values: integers (decimal, ``0x…`` hex, ``0…`` octal), ``true``/``false``, IPv4/IPv6 addresses and CIDR
+  blocks, strings with or without quotes (``verdict == deny``, ``k8s.ns == "python"``);
+- text fields (``frame.interface_name``, ``frame.point``, caller fields) also take ``contains`` and ``matches``.
 
 Semantics follow Wireshark 4: a field may occur more than once in a packet (``ip.src`` is both the outer and the
 inner header of an encapsulated packet, ``tcp.port`` both ports), ``==`` and the orderings hold when ANY occurrence
@@ -134,6 +135,10 @@ class _Ctx:
                 present |= p
             got = self._occ[key] = (occs, present)
         return got
+
+    def source_text(self, attr: str) -> list[str | None]:
+        """``attr`` of every ``index.sources`` entry (a handful of capture files/interfaces, not packets)."""
+        return [getattr(src, attr, None) for src in getattr(self.index, "sources", ())]
 
     def all(self) -> np.ndarray:
         return np.ones(self.n, bool)
@@ -257,6 +262,17 @@ def _flag_bit(bit: int) -> Callable[[_Ctx], np.ndarray]:
     return lambda ctx: (ctx.col("tcp_flags") & bit) != 0
 
 
+def _source_text(attr: str) -> Callable[[_Ctx, str | None], list[Occ]]:
+    """A text attribute of each packet's ``Source``: values are source ids, compared through ``ctx.source_text``."""
+    def occ(ctx: _Ctx, pin: str | None) -> list[Occ]:
+        texts = ctx.source_text(attr)
+        known = np.array([t is not None for t in texts] or [False], bool)
+        src = ctx.col("source")
+        return [(known[np.minimum(src, len(known) - 1)], src)]
+    occ.attr = attr  # type: ignore[attr-defined]
+    return occ
+
+
 def _build_fields() -> dict[str, _Field]:
     f: dict[str, _Field] = {}
 
@@ -314,6 +330,8 @@ def _build_fields() -> dict[str, _Field]:
     add("encap", "encap", _column("encap", lambda ctx: ctx.col("encap") != 0), layered=False,
         doc="outermost tunnel: " + " ".join(ENCAP_CODES))
     add("encap.depth", "uint", _column("depth"), layered=False, bits=8)
+    add("frame.interface_name", "text", _source_text("iface"), layered=False, doc="pcapng if_name")
+    add("frame.point", "text", _source_text("point"), layered=False, doc="capture point, e.g. node-1/flannel.1")
     return f
 
 
@@ -379,6 +397,8 @@ def _parse_value(field: _Field, tok: _Tok) -> _Value:
             return _Value("range", int(a.network_address), int(b.broadcast_address), pos)
         net = _parse_addr(field, text, pos)
         return _Value("net4" if kind == "ip4" else "net6", net, pos=pos)
+    if kind == "text":
+        return _Value("text", text, pos=pos)
     if kind == "encap":
         code = ENCAP_CODES.get(text.lower())
         if code is None:
@@ -404,6 +424,17 @@ def _parse_addr(field: _Field, text: str, pos: int) -> ipaddress.IPv4Network | i
 def _check_op(field: _Field, op: str, lits: Sequence[_Value], optok: _Tok) -> None:
     """Reject at compile time what a field's values cannot do (so a bad filter fails before any work)."""
     pos = optok.pos
+    if field.kind == "text":
+        if op in _ORDER:
+            raise FilterError(f"{field.name} supports ==, !=, contains and matches (column {pos + 1})", pos)
+        if op == "matches":
+            for lit in lits:
+                try:
+                    re.compile(lit.a)
+                except re.error as exc:
+                    raise FilterError(f"{field.name}: bad regular expression: {exc} (column {lit.pos + 1})",
+                                      lit.pos) from None
+        return
     if op in ("contains", "matches"):
         raise FilterError(f"{field.name} does not support '{optok.text}' (column {pos + 1})", pos)
     if op in ("<", "<=", ">", ">="):
@@ -458,6 +489,24 @@ def _membership(ctx: _Ctx, lits: Sequence[_Value]) -> Callable[[np.ndarray], np.
     return inside
 
 
+def _text_test(ctx: _Ctx, field: _Field, op: str, lits: Sequence[_Value]) -> Callable[[np.ndarray], np.ndarray]:
+    """For text held per source: decide once per source (case-sensitive, as Wireshark), then look rows up by id.
+
+    ``==``/``!=``/``in`` compare whole strings; ``contains`` a substring; ``matches`` a Python regular expression
+    (Wireshark uses PCRE; the common subset is the same). ``===``/``!==`` reduce to ``==`` (one value per row).
+    """
+    texts = ctx.source_text(field.occ.attr)  # type: ignore[attr-defined]
+    if op == "contains":
+        hit = [t is not None and any(lit.a in t for lit in lits) for t in texts]
+    elif op == "matches":
+        rxs = [re.compile(lit.a) for lit in lits]
+        hit = [t is not None and any(rx.search(t) for rx in rxs) for t in texts]
+    else:
+        hit = [t is not None and any(lit.a == t for lit in lits) for t in texts]
+    table = np.array(hit or [False], bool)
+    return lambda ids: table[np.minimum(ids, len(table) - 1)]
+
+
 _ORDER = {"<": np.less, "<=": np.less_equal, ">": np.greater, ">=": np.greater_equal}
 
 
@@ -474,7 +523,9 @@ def _test_builtin(field: _Field, pin: str | None, op: str | None, lits: Sequence
         present = any_present.copy()
         if op is None:
             return present
-        if op in _ORDER:
+        if field.kind == "text":
+            test = _text_test(ctx, field, op, lits)
+        elif op in _ORDER:
             order, bound = _ORDER[op], _order_value(lits[0])
             test = lambda values: order(values, bound)  # noqa: E731
         else:
