@@ -15,6 +15,7 @@ import os
 import shutil
 import struct
 import subprocess
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -98,7 +99,22 @@ def read_frames(path: Path) -> list[tuple[bytes, int] | None]:
     return frames
 
 
+_POOL = ThreadPoolExecutor(max_workers=2)
+_RUNS: dict[Path, Future] = {}
+PREFETCH = 2  # tshark start-up dominates: run the next files' tshark while this one is compared
+
+
 def tshark_rows(path: Path) -> list[dict[str, list[str]]]:
+    """tshark's fields for every frame of ``path`` (the next files' runs start in the background)."""
+    files = capture_files()
+    at = files.index(path) if path in files else len(files)
+    for p in [path, *files[at + 1:at + 1 + PREFETCH]]:
+        if p not in _RUNS:
+            _RUNS[p] = _POOL.submit(_tshark_rows, p)
+    return _RUNS.pop(path).result()
+
+
+def _tshark_rows(path: Path) -> list[dict[str, list[str]]]:
     cmd = [TSHARK, "-n", "-r", str(path), "-d", "udp.port==8472,vxlan",
            "-o", "ip.defragment:FALSE", "-o", "ipv6.defragment:FALSE",
            "-T", "fields", "-E", "occurrence=a", "-E", "aggregator=,", "-E", "separator=/t"]

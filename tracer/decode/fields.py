@@ -165,9 +165,14 @@ def _heads(data: "_Bytes", offsets: np.ndarray, caplens: np.ndarray) -> tuple[np
     heads = np.empty((n + 1, HEAD), np.uint8)
     heads[:n] = data.take(np.dtype(f"V{HEAD}"), start, whole).view(np.uint8).reshape(n, HEAD)
     heads[n] = 0
-    for k in np.flatnonzero(~whole):  # the last frames of the buffer: at most HEAD of them
-        m = int(head_len[k])
-        heads[k, :m] = data.buf[start[k]:start[k] + m]
+    tail = np.flatnonzero(~whole)  # frames within HEAD bytes of the buffer's end: copy byte by byte
+    if tail.size:
+        at = np.arange(HEAD)
+        real = at < head_len[tail, None]
+        if data.size:
+            heads[tail] = np.where(real, data.buf[np.minimum(start[tail, None] + at, data.size - 1)], 0)
+        else:
+            heads[tail] = 0
     return heads, head_len
 
 
@@ -221,7 +226,8 @@ class _Bytes:
     """
 
     def __init__(self, buf: np.ndarray, zeros_at: int | None = None) -> None:
-        buf = np.asarray(buf)
+        if not isinstance(buf, np.ndarray):  # bytes, memoryview, mmap
+            buf = np.frombuffer(buf, np.uint8)
         if buf.dtype != np.uint8 or buf.ndim != 1 or not buf.flags.c_contiguous:
             buf = np.ascontiguousarray(buf, dtype=np.uint8).reshape(-1)
         self.buf = buf
