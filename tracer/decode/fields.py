@@ -1,15 +1,16 @@
 """Vectorised header decode for the packet index: link layer → IP → TCP/UDP/ICMP, through overlay tunnels.
 
 ``decode_frames`` turns a batch of frames (offsets into one byte buffer) into the index columns from ``encap`` to
-``flags`` (docs/CONTRACTS.md). It never loops over packets in Python: every header is read for the whole batch at
-once with one numpy gather of a fixed-size big-endian record per header (a strided "record at every byte" view
-of the buffer, indexed by the header positions), and each layout is a boolean mask over the batch. Rare layouts
-(IPv6 extension headers, VLAN stacks, truncated headers) are the same gathers over smaller subsets.
+``flags`` (docs/CONTRACTS.md). It never loops over packets in Python: each frame's first ``HEAD`` bytes are copied
+with one gather, then every header is read for the whole batch at once with one numpy gather of a fixed-size
+big-endian record (a strided "record at every byte" view of the buffer, indexed by the header positions), and
+each layout is a boolean mask over the batch. Rare layouts (IPv6 extension headers, VLAN stacks, truncated headers)
+are the same gathers over smaller subsets; frames whose headers run past ``HEAD`` are decoded again from the file.
 
 Rules (issue 2, "Overlay decode"):
-- link types: Ethernet (1) with up to ``MAX_VLAN_TAGS`` 802.1Q/802.1ad/QinQ (or VN-Tag/E-Tag) tags, Linux SLL (113) and SLL2 (276),
-  raw IP (101, 228 IPv4, 229 IPv6, and the BSD raw values 12 and 14), BSD loopback/NULL (0, host byte order) and
-  OpenBSD LOOP (108, network order); any other link type decodes nothing (``o_ver`` 0).
+- link types: Ethernet (1) with up to ``MAX_VLAN_TAGS`` 802.1Q/802.1ad/QinQ (or VN-Tag/E-Tag) tags, Linux SLL
+  (113) and SLL2 (276), raw IP (101, 228 IPv4, 229 IPv6, and the BSD raw values 12 and 14), BSD loopback/NULL (0,
+  host byte order) and OpenBSD LOOP (108, network order); any other link type decodes nothing (``o_ver`` 0).
 - IPv4: IHL (< 5 → addresses kept, no layer 4), non-first fragment → no layer 4 and ``FRAG``; total length 0
   (Linux BIG TCP / GSO super-frames) → the packet runs to the end of the capture.
 - IPv6: hop-by-hop, routing, fragment, destination options and AH extension headers are skipped (at most
@@ -18,7 +19,8 @@ Rules (issue 2, "Overlay decode"):
 - tunnels: VXLAN on the given UDP destination ports (I flag set and a plausible inner Ethernet frame; reserved
   bits ignored), Geneve (UDP 6081; Ethernet or bare IPv4/IPv6 payload), IP-in-IP (4in4, 6in4, 4in6, 6in6), GRE
   version 0 with optional checksum/key/sequence (IPv4, IPv6, transparent Ethernet, ERSPAN II/III). At most
-  ``MAX_DEPTH`` nested levels; ``encap``/``vni`` describe the outermost tunnel, ``i_*`` the innermost IP packet.
+  ``MAX_DEPTH`` nested levels; ``encap``/``vni`` describe the outermost tunnel, ``depth`` counts the levels, ``i_*``
+  the innermost IP packet (0 when the innermost tunnel carries no IP, e.g. ARP between VTEPs).
 - checksums are never validated (veth captures carry partial, offloaded checksums).
 - a header cut short by caplen sets ``TRUNC`` and keeps the fields decoded before it.
 """
