@@ -206,7 +206,8 @@ def test_big_tcp_and_port_extender_tags():
         d = dissect(tagged, 1)
         assert [lay.name for lay in d.layers] == ["Ethernet", ("VN-Tag", "E-Tag")[tpid == 0x893F], "IP", "TCP"]
         assert field(d, 2, "src").offset == 14 + size + 2 + 12
-    erspan = bytes(Ether(**MAC) / IP(src="9.9.9.9", dst="8.8.8.8") / GRE(proto=0x88BE, seqnum_present=1, sequence_number=1)
+    erspan = bytes(Ether(**MAC) / IP(src="9.9.9.9", dst="8.8.8.8")
+                   / GRE(proto=0x88BE, seqnum_present=1, sequence_number=1)
                    / b"\x10\x00\x00\x01\x00\x00\x00\x00" / Ether(**POD_MAC) / POD_TCP)
     d = dissect(erspan, 1)
     assert [lay.level for lay in d.layers if lay.name == "IP"] == [0, 1]

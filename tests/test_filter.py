@@ -406,7 +406,8 @@ PUBLIC_FILTERS = [
     "ip.src == 141.142.228.5 and ip.dst == 192.150.187.43", "ipv6.addr == fe80::/10", "frame.len > 1000",
     "ip.ttl == 64", "ip.proto == 41", "tcp.flags.fin == 1 || tcp.flags.reset == 1", "icmp.type == 8",
     "not ip and not ipv6", "frame.number in {1, 100..120, 900}", "ip.addr != 127.0.0.1 && vxlan",
-    "frame.interface_name == docker0", 'frame.interface_name contains "NPF"', 'frame.interface_name matches "^(lo|eth0)$"',
+    "frame.interface_name == docker0", 'frame.interface_name contains "NPF"',
+    'frame.interface_name matches "^(lo|eth0)$"',
     "frame.interface_name in {lo, docker0} and tcp",
 ]
 
