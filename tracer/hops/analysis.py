@@ -18,7 +18,6 @@ shape, never per packet):
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -32,157 +31,17 @@ from tracer.hops import topology as T
 from tracer.hops.align import Alignment, align
 from tracer.hops.clocks import ClockEstimate, crossing_delays, estimate_offsets
 from tracer.hops.cluster_facts import ClusterFacts, load_facts
-from tracer.hops.udp_backend import inner_columns
 from tracer.hops.identity import assign_packet_ids, group_by_key, hash_columns, packet_keys, renumber_by_first_row
+from tracer.hops.results import Flow, HopView, PacketPath, PointInfo
+from tracer.hops.segments import Segments, first_in_group
+from tracer.hops.udp_backend import inner_columns
+from tracer.hops.verdicts import PROTO_NAMES, flow_verdicts
 
-COARSE_WINDOW_NS = 10_000_000_000
-TAIL_MARGIN_NS = 1_000_000          # a packet this close to the end of its node's capture may just be cut off   # first grouping, before clock correction: tolerate 10 s of skew
-PROTO_NAMES = {1: "ICMP", 6: "TCP", 17: "UDP", 58: "ICMPv6", 132: "SCTP"}
+COARSE_WINDOW_NS = 10_000_000_000  # first grouping, before clock correction: tolerates 10 s of skew
+TAIL_MARGIN_NS = 1_000_000          # a packet this close to the end of its node's capture may just be cut off
 COLUMNS = ("ts_ns", "source", "encap", "vni", "o_ver", "o_src", "o_dst", "o_proto", "o_ttl", "o_sport", "o_dport",
            "i_ver", "i_src", "i_dst", "i_proto", "i_ttl", "i_ipid", "i_sport", "i_dport", "i_len", "tcp_flags",
            "tcp_seq", "tcp_ack", "icmp_type", "icmp_id", "icmp_seq", "flags", "origlen")
-
-
-@dataclass(frozen=True)
-class PointInfo:
-    """A capture point: its name, node, interface, role (``inferred`` when from traffic) and time coverage."""
-
-    id: int
-    name: str
-    node: str | None
-    iface: str | None
-    role: str
-    inferred: bool
-    reason: str
-    first_ns: int
-    last_ns: int
-
-
-@dataclass
-class HopView:
-    """One hop of a packet's path as ``tracer path`` reports it."""
-
-    index: int
-    point: str
-    role: str
-    node: str | None
-    seen: bool
-    no: int | None
-    row: int | None
-    ts_ns: int | None
-    delta_us: float | None
-    encap: str | None
-    ttl: int | None
-    captured: bool
-    nat: str | None = None
-    inferred: bool = False    # the point's role came from its traffic, not its name
-
-    @property
-    def ts(self) -> float | None:
-        return None if self.ts_ns is None else self.ts_ns / 1e9
-
-    def to_json(self) -> dict[str, Any]:
-        return {"index": self.index, "point": self.point, "role": self.role, "node": self.node, "seen": self.seen,
-                "no": self.no, "ts": self.ts, "delta_us": self.delta_us, "encap": self.encap, "ttl": self.ttl,
-                "captured": self.captured, "nat": self.nat, "inferred": self.inferred}
-
-
-@dataclass
-class PacketPath:
-    """A packet's hop ladder, where it stopped, the clock offsets used, and the policy verdict joined with it."""
-
-    packet_id: int | None
-    hops: list[HopView]
-    dropped_after: str | None
-    expected_next: str | None
-    last_seen: str | None
-    clock_offsets: dict[str, float]
-    verdict: str | None
-    explanation: str
-    cni: str | None
-    flow_id: int | None = None
-    service: str | None = None
-    src_pod: str | None = None
-    dst_pod: str | None = None
-    extra_observations: list[dict[str, Any]] = field(default_factory=list)
-    policy: str | None = None     # the policy engine's full explanation (both directions)
-
-    def to_json(self) -> dict[str, Any]:
-        return {"hops": [h.to_json() for h in self.hops], "packet_id": self.packet_id,
-                "dropped_after": self.dropped_after, "expected_next": self.expected_next,
-                "last_seen": self.last_seen, "clock_offsets": self.clock_offsets, "verdict": self.verdict,
-                "explanation": self.explanation, "cni": self.cni, "flow_id": self.flow_id, "service": self.service,
-                "src_pod": self.src_pod, "dst_pod": self.dst_pod, "unplaced": self.extra_observations,
-                "policy": self.policy}
-
-
-@dataclass
-class Flow:
-    """Both directions of one connection, keyed by the initiator's pod-level (post-DNAT, inner) tuple."""
-
-    flow_id: int
-    src: str
-    dst: str
-    sport: int
-    dport: int
-    proto: str
-    src_pod: str | None
-    dst_pod: str | None
-    packets: int
-    points: list[str]
-    verdict: str | None
-    dropped_after: str | None
-    explanation: str
-    service: str | None = None
-    cni: str | None = None
-    first_no: int = 0
-    delivered: bool | None = None
-    dropped_packets: int = 0
-    policy: str | None = None
-
-    def to_json(self) -> dict[str, Any]:
-        return {"flow_id": self.flow_id, "src": self.src, "dst": self.dst, "sport": self.sport, "dport": self.dport,
-                "proto": self.proto, "src_pod": self.src_pod, "dst_pod": self.dst_pod, "packets": self.packets,
-                "points": self.points, "verdict": self.verdict, "dropped_after": self.dropped_after,
-                "explanation": self.explanation, "service": self.service, "cni": self.cni,
-                "first_no": self.first_no, "delivered": self.delivered, "dropped_packets": self.dropped_packets}
-
-
-def _segment_reduce(ufunc: np.ufunc, keys: np.ndarray, values: np.ndarray, size: int, fill: int) -> np.ndarray:
-    """``out[k] = ufunc.reduce(values[keys == k])`` for all k in one sort (keys >= 0)."""
-    out = np.full(size, fill, dtype=np.int64)
-    if len(keys) == 0:
-        return out
-    order = np.argsort(keys, kind="stable")
-    k = keys[order]
-    starts = np.flatnonzero(np.r_[True, k[1:] != k[:-1]])
-    out[k[starts]] = ufunc.reduceat(values[order].astype(np.int64), starts)
-    return out
-
-
-class _Segments:
-    """Items grouped by a dense key in ``0..size-1``, sorted once; each reduction is then one ``reduceat``."""
-
-    def __init__(self, keys: np.ndarray, size: int, order: np.ndarray | None = None) -> None:
-        self.size = size
-        self.order = np.argsort(keys, kind="stable") if order is None else order
-        k = keys[self.order]
-        self.starts = np.flatnonzero(np.r_[True, k[1:] != k[:-1]]) if len(k) else np.empty(0, dtype=np.int64)
-        self.present = k[self.starts]
-
-    def reduce(self, ufunc: np.ufunc, values: np.ndarray, fill: int) -> np.ndarray:
-        out = np.full(self.size, fill, dtype=np.int64)
-        if len(self.order):
-            out[self.present] = ufunc.reduceat(values[self.order].astype(np.int64), self.starts)
-        return out
-
-
-def _first_in_group(keys: np.ndarray, *sort_keys: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """(group keys, position of the first element of each group) ordering by ``sort_keys`` (most significant last)."""
-    order = np.lexsort((*sort_keys, keys))
-    k = keys[order]
-    starts = np.flatnonzero(np.r_[True, k[1:] != k[:-1]])
-    return k[starts], order[starts]
 
 
 class HopAnalysis:
@@ -521,7 +380,7 @@ def analyze(index: Any, cluster: Any = None, cni: str | None = None, *, window_n
     # 4. Representative tuple per packet: the observation whose endpoints are most pod-like (post-DNAT).
     podlike = np.isin(addr_kind, (T.KIND_POD, T.KIND_NODE)).astype(np.int8)
     score = podlike[spos] + podlike[dpos]
-    _, rep = _first_in_group(packet_id[ok_rows], ts[ok_rows], -score[ok_rows].astype(np.int64))
+    _, rep = first_in_group(packet_id[ok_rows], ts[ok_rows], -score[ok_rows].astype(np.int64))
     rep = ok_rows[rep]
     pk = {"rep": rep, "first_row": order[starts[:-1]] if n_pk else np.empty(0, dtype=np.int64)}
     pk["src_pos"] = spos[rep]
@@ -544,7 +403,7 @@ def analyze(index: Any, cluster: Any = None, cni: str | None = None, *, window_n
         from_node = addr_kind[spos] == T.KIND_NODE
         row_svc = np.maximum(row_svc, np.where(to_node, by_port[c["i_dport"].astype(np.int64)], -1))
         row_svc = np.maximum(row_svc, np.where(from_node, by_port[c["i_sport"].astype(np.int64)], -1))
-    by_packet = _Segments(packet_id, n_pk, order)      # rows of each packet (order is sorted by packet)
+    by_packet = Segments(packet_id, n_pk, order)      # rows of each packet (order is sorted by packet)
     pk["service"] = by_packet.reduce(np.maximum, row_svc, -1)
 
     # Flows: canonical endpoint pair of the representative tuple.
@@ -568,7 +427,7 @@ def analyze(index: Any, cluster: Any = None, cni: str | None = None, *, window_n
     opener = ((proto == 6) & ((flags & 0x12) == 0x02)) | (icmp & np.isin(itype, (8, 128)))
     pk_ids = np.arange(n_pk, dtype=np.int64)
     big = np.iinfo(np.int64).max
-    by_flow = _Segments(flow, n_fl)
+    by_flow = Segments(flow, n_fl)
     open_pk = by_flow.reduce(np.minimum, np.where(opener, pk_ids, big), big)
     first_pk = by_flow.reduce(np.minimum, pk_ids, big)
     # Without an opener, a first packet from a service port to an ephemeral one (Linux: 32768-60999) is a reply.
@@ -603,12 +462,9 @@ def analyze(index: Any, cluster: Any = None, cni: str | None = None, *, window_n
     fmode = np.array([mode_codes[D.flow_mode(a.mode, int(w), a.forced)]
                       + (len(M.MODES) if a.mode == M.CALICO_IPIP_CROSSSUBNET and int(w) == D.WIRE_IPIP else 0)
                       for w in flow_wire.tolist()], dtype=np.int64)
-    s_pos = np.where(forward, pk["src_pos"], pk["dst_pos"]) if n_pk else np.empty(0, dtype=np.int64)
-    d_pos = np.where(forward, pk["dst_pos"], pk["src_pos"]) if n_pk else np.empty(0, dtype=np.int64)
     # Route key per packet, in the packet's own direction.
     src_pos_dir = pk["src_pos"]
     dst_pos_dir = pk["dst_pos"]
-    del s_pos, d_pos
     rk = np.stack([fmode[flow] if n_pk else np.empty(0, np.int64), addr_node[src_pos_dir], addr_node[dst_pos_dir],
                    addr_kind[src_pos_dir].astype(np.int64), addr_kind[dst_pos_dir].astype(np.int64),
                    pod_side_point[src_pos_dir], pod_side_point[dst_pos_dir],
@@ -741,7 +597,7 @@ def analyze(index: Any, cluster: Any = None, cni: str | None = None, *, window_n
     a._fl = fl
 
     # Verdicts per flow (stateful: every packet of an allowed connection, replies included, is allowed).
-    a._flow_verdict = _flow_verdicts(a, c, pk, init_pk, n_fl)
+    a._flow_verdict = flow_verdicts(a, c, pk, init_pk, n_fl)
     verdict_names = np.array([v[0] for v in a._flow_verdict] + [None], dtype=object)
 
     # 7. Per-row columns.
@@ -802,38 +658,3 @@ def _without_packets(a: HopAnalysis, n: int, packet_id: np.ndarray) -> HopAnalys
                  "service": none.copy(), "verdict": none.copy(), "last_seen": none.copy(),
                  "dropped": np.zeros(n, dtype=bool)}
     return a
-
-
-def _flow_verdicts(a: HopAnalysis, c: dict[str, np.ndarray], pk: dict[str, np.ndarray], init_pk: np.ndarray,
-                   n_fl: int) -> list[tuple[str | None, str, Any]]:
-    """(verdict, explanation, Verdict object) per flow, evaluated once per distinct (src, dst, port, proto)."""
-    if not a.facts.present or a.facts.engine is None:
-        return [(None, "", None)] * n_fl
-    engine = a.facts.engine
-    cache: dict[tuple, tuple[str | None, str, Any]] = {}
-    out = []
-    topo = a.topology
-    for f in range(n_fl):
-        p = int(init_pk[f])
-        rep = int(pk["rep"][p])
-        fwd = bool(pk["forward"][p])
-        ver = int(c["i_ver"][rep])
-        s = (c["i_src"] if fwd else c["i_dst"])[rep]
-        d = (c["i_dst"] if fwd else c["i_src"])[rep]
-        dport = int((c["i_dport"] if fwd else c["i_sport"])[rep])
-        proto = PROTO_NAMES.get(int(c["i_proto"][rep]), str(int(c["i_proto"][rep])))
-        key = (ver, int(s), int(d), dport, proto)
-        if key not in cache:
-            src_ip, dst_ip = a._addr(ver, int(s)), a._addr(ver, int(d))
-            port = dport if proto in ("TCP", "UDP", "SCTP") else None
-            try:
-                # A destination still addressed to a Service (no capture after the DNAT): the engine judges
-                # every backend on its target port, as Kubernetes does.
-                v = engine.check(src_ip, dst_ip, port, protocol=proto)
-            except Exception as exc:  # noqa: BLE001 - an endpoint the engine cannot judge: say so, do not crash
-                cache[key] = ("unknown", f"cannot evaluate policy: {exc}", None)
-            else:
-                cache[key] = (v.verdict, v.explanation, v)
-        out.append(cache[key])
-    del topo
-    return out
