@@ -141,3 +141,48 @@ def test_one_way_traffic_is_not_an_estimate() -> None:
     s, d, dl = crossing_delays(arr[:, 0], arr[:, 1], arr[:, 2], arr[:, 3], arr[:, 4])
     est = estimate_offsets(["a", "b"], s, d, dl)
     assert est.seconds() == {} and est.estimated["b"] is False
+
+
+from hypothesis import given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+
+@st.composite
+def observed_packets(draw):
+    """Packets (random 5-tuples, IP IDs, seq) each observed at 1-8 points a few µs apart, some rewritten by DNAT
+    part-way (destination and port change), with TTL/MAC changes that the columns do not carry anyway."""
+    n = draw(st.integers(1, 40))
+    rows, truth, ts = [], [], []
+    t = 0
+    for k in range(n):
+        proto = draw(st.sampled_from([6, 17, 1]))
+        base = dict(i_ver=4, i_proto=proto, i_ipid=draw(st.integers(0, 65535)), i_len=draw(st.integers(28, 1500)),
+                    i_src=draw(st.integers(1, 2**32 - 1)), i_dst=draw(st.integers(1, 2**32 - 1)))
+        if proto == 6:
+            base.update(i_sport=draw(st.integers(1, 65535)), i_dport=draw(st.integers(1, 65535)),
+                        tcp_seq=draw(st.integers(0, 2**32 - 1)), tcp_ack=draw(st.integers(0, 2**32 - 1)))
+        elif proto == 17:
+            base.update(i_sport=draw(st.integers(1, 65535)), i_dport=draw(st.integers(1, 65535)))
+        else:
+            base.update(icmp_type=8, icmp_id=draw(st.integers(1, 65535)), icmp_seq=draw(st.integers(0, 65535)))
+        hops = draw(st.integers(1, 8))
+        nat_at = draw(st.integers(1, 9))
+        t += draw(st.integers(200_000_000, 400_000_000))   # packets far enough apart not to be confused
+        for h in range(hops):
+            obs = dict(base)
+            if h >= nat_at and proto != 1:
+                obs.update(i_dst=base["i_dst"] ^ 0x5A5A, i_dport=(base["i_dport"] + 7) % 65536 or 1)
+            rows.append(obs)
+            truth.append(k)
+            t += draw(st.integers(1_000, 40_000))
+            ts.append(t)
+    return rows, np.array(truth), np.array(ts, dtype=np.int64)
+
+
+@settings(max_examples=60, deadline=None)
+@given(observed_packets())
+def test_identity_property(sample) -> None:
+    """Whatever the tuples, the hop count and where DNAT happens: one packet_id per physical packet."""
+    rows, truth, ts = sample
+    pid = assign_packet_ids(_columns(rows), ts)
+    assert same_partition(pid, truth)
