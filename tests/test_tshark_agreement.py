@@ -33,8 +33,11 @@ TSHARK = shutil.which("tshark")
 FIELDS = (
     "frame.protocols", "ip.src", "ip.dst", "ip.proto", "ip.ttl", "ip.id", "ipv6.src", "ipv6.dst", "ipv6.hlim",
     "tcp.srcport", "tcp.dstport", "udp.srcport", "udp.dstport", "vxlan.vni", "geneve.vni", "tcp.flags",
-    "tcp.seq_raw", "tcp.ack_raw", "icmp.type", "icmpv6.type",
+    "tcp.seq_raw", "tcp.ack_raw", "icmp.type", "icmp.code", "icmp.ident", "icmp.seq", "icmpv6.type", "icmpv6.code",
+    "icmpv6.echo.identifier", "icmpv6.echo.sequence_number",
 )
+#: The protocol tshark names after an IPv6 header (and its extension headers) -> tracer's i_proto / o_proto.
+UPPER = {"tcp": 6, "udp": 17, "icmpv6": 58, "ip": 4, "ipv6": 41, "gre": 47, "sctp": 132}
 IPV6_EXT_LAYERS = {"ipv6.hopopts", "ipv6.routing", "ipv6.fraghdr", "ipv6.dstopts", "ah"}
 
 #: Where tracer decodes less than tshark on purpose, or tshark is wrong. file -> (what to skip, why).
@@ -136,6 +139,7 @@ class Layer:
     occ: int
     transport: str | None  # "tcp" / "udp" / None
     t_occ: int
+    upper: str | None  # the protocol tshark names after the header and its extension headers
 
 
 def ip_layers(protocols: list[str]) -> list[Layer]:
@@ -149,7 +153,7 @@ def ip_layers(protocols: list[str]) -> list[Layer]:
             nxt = next((p for p in protocols[i + 1:] if p not in IPV6_EXT_LAYERS), None)
             transport = nxt if nxt in ("tcp", "udp") else None
             layers.append(Layer(4 if name == "ip" else 6, seen[name], transport,
-                                seen[transport] if transport else 0))
+                                seen[transport] if transport else 0, nxt))
         if name in seen:
             seen[name] += 1
     return layers
@@ -210,6 +214,8 @@ def compare_frame(row: dict[str, list[str]], cols: dict[str, np.ndarray], k: int
         check(f"{prefix}dst", addr(ver, cols[f"{prefix}dst"][k], table), get(f"{fam}.dst", layer.occ))
         ttl = get("ip.ttl", layer.occ) if ver == 4 else get("ipv6.hlim", layer.occ)
         check(f"{prefix}ttl", int(cols[f"{prefix}ttl"][k]), num(ttl))
+        if ver == 6 and layer.upper in UPPER:
+            check(f"{prefix}proto", int(cols[f"{prefix}proto"][k]), UPPER[layer.upper])
         if ver == 4:
             proto, ipid = get("ip.proto", layer.occ), get("ip.id", layer.occ)
             check(f"{prefix}proto", int(cols[f"{prefix}proto"][k]), num(proto))
@@ -239,9 +245,15 @@ def compare_frame(row: dict[str, list[str]], cols: dict[str, np.ndarray], k: int
         check("tcp_seq", int(cols["tcp_seq"][k]), num(seq))
         check("tcp_ack", int(cols["tcp_ack"][k]), num(ack))
     if inner is not None and len(layers) == depth + 1:
-        icmp = get("icmp.type" if inner.ver == 4 else "icmpv6.type", 0)
-        if icmp is not None and ("icmp" in protocols or "icmpv6" in protocols):
-            check("icmp_type", int(cols["icmp_type"][k]), num(icmp))
+        fam = "icmp" if inner.ver == 4 else "icmpv6"
+        if fam in protocols and get(f"{fam}.type", 0) is not None:
+            check("icmp_type", int(cols["icmp_type"][k]), num(get(f"{fam}.type", 0)))
+            check("icmp_code", int(cols["icmp_code"][k]), num(get(f"{fam}.code", 0)))
+            ident = get("icmp.ident" if inner.ver == 4 else "icmpv6.echo.identifier", 0)
+            seq = get("icmp.seq" if inner.ver == 4 else "icmpv6.echo.sequence_number", 0)
+            if ident is not None and seq is not None:  # echo request / reply only
+                check("icmp_id", int(cols["icmp_id"][k]), num(ident))
+                check("icmp_seq", int(cols["icmp_seq"][k]), num(seq))
     return problems
 
 
