@@ -19,10 +19,22 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
 
+async def wait_workers(app) -> None:
+    """Wait for the app's workers; one replaced by a newer one of its group (exclusive) is not an error."""
+    from textual.worker import WorkerCancelled
+
+    for _ in range(10):
+        try:
+            await app.workers.wait_for_complete()
+            return
+        except WorkerCancelled:
+            continue
+
+
 async def settle(app, pilot) -> None:
     for _ in range(100):
         await pilot.pause()
-        await app.workers.wait_for_complete()
+        await wait_workers(app)
         await pilot.pause()
         done = app.session.analysis is not None or "analysis" in app.session.missing
         if not app.session.loading and done and not any(w.is_running for w in app.workers):

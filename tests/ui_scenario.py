@@ -172,11 +172,23 @@ def write_hostile(directory: Path) -> Path:
     return capture
 
 
+async def wait_workers(app) -> None:
+    """Wait for the app's workers; one replaced by a newer one of its group (exclusive) is not an error."""
+    from textual.worker import WorkerCancelled
+
+    for _ in range(10):
+        try:
+            await app.workers.wait_for_complete()
+            return
+        except WorkerCancelled:
+            continue
+
+
 async def settle(app, pilot, rounds: int = 50) -> None:
     """Wait until indexing, cluster loading, hop analysis and dissection have finished and been shown."""
     for _ in range(rounds):
         await pilot.pause()
-        await app.workers.wait_for_complete()
+        await wait_workers(app)
         await pilot.pause()
         if not app.session.loading and not any(w.is_running for w in app.workers):
             analysing = app.session.analysis is None and "analysis" not in app.session.missing

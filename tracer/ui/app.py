@@ -8,6 +8,7 @@ show. Panes never talk to each other.
 from __future__ import annotations
 
 import os
+import threading
 import time
 from collections import OrderedDict
 from collections.abc import Mapping, Sequence
@@ -157,6 +158,8 @@ class TracerApp(App):
         self._matches: np.ndarray | None = None
         self._before_follow: tuple[np.ndarray | None, str] | None = None
         self._builder: Any = None
+        self._dissecting: int | None = None
+        self._ui_ready = threading.Event()  # set once the panes exist; loaders started earlier wait for it
         self._live_status = ""
         self._current_detail = "hops"  # on a narrow terminal the hop path is the pane shown first
 
@@ -174,7 +177,24 @@ class TracerApp(App):
         yield StatusBar(id="status")
         yield Footer()
 
+    def on_load(self) -> None:
+        # Start reading before the screen is even composed: the first rows race the first paint.
+        self.load_index()
+        if self.session.cluster_paths:
+            self.load_cluster()
+
+    def _alive(self) -> bool:
+        """The main view's panes exist (false while starting up and while the app is closing down)."""
+        return (self._ui_ready.is_set() and self.is_running and bool(self.screen_stack)
+                and bool(self.screen_stack[0].query(PacketList)))
+
+    def _post_when_ready(self, message: Message) -> None:
+        """From a loader thread: post once the panes are mounted (the loaders start before compose)."""
+        self._ui_ready.wait(timeout=30)
+        self.post_message(message)
+
     def on_mount(self) -> None:
+        self.call_after_refresh(self._ui_ready.set)
         if self._user_keymap:
             self.set_keymap(self._user_keymap)
         if self._keymap_problem:
@@ -189,9 +209,6 @@ class TracerApp(App):
         self.query_one(PacketList).focus()
         self._apply_size(self.size.width, self.size.height)
         self._refresh_status()
-        if self.session.cluster_paths:
-            self.load_cluster()
-        self.load_index()
         if self.session.live is not None:
             self.set_interval(1.0, self._poll_live)
 
@@ -218,7 +235,7 @@ class TracerApp(App):
         worker = get_current_worker()
         module, why = optional_import("tracer.capture.index")
         if module is None:
-            self.post_message(self.LoadFailed("index", why or "capture index not available"))
+            self._post_when_ready(self.LoadFailed("index", why or "capture index not available"))
             return
         index = None
         count = 0
@@ -234,7 +251,7 @@ class TracerApp(App):
                 index = getattr(builder, "index", None) or getattr(progress, "index", None) or index
                 count = len(index) if index is not None else 0
                 elapsed = max(time.monotonic() - started, 1e-6)
-                self.post_message(self.IndexProgress(index, count, _fraction(progress), count / elapsed))
+                self._post_when_ready(self.IndexProgress(index, count, _fraction(progress), count / elapsed))
                 if worker.is_cancelled:
                     break
             cancelled = worker.is_cancelled
@@ -242,15 +259,17 @@ class TracerApp(App):
                 index = builder.finish() or index
             count = len(index) if index is not None else 0
             warnings = list(getattr(index, "warnings", []) or [])
-            self.post_message(self.IndexComplete(index, count, cancelled, warnings))
+            self._post_when_ready(self.IndexComplete(index, count, cancelled, warnings))
         except TracerError as exc:
-            self.post_message(self.LoadFailed("index", str(exc)))
+            self._post_when_ready(self.LoadFailed("index", str(exc)))
             if index is not None:
-                self.post_message(self.IndexComplete(index, len(index), True, [str(exc)]))
+                self._post_when_ready(self.IndexComplete(index, len(index), True, [str(exc)]))
         except Exception as exc:  # noqa: BLE001 - one line in the status bar, the app keeps running
-            self.post_message(self.LoadFailed("index", f"internal error: {type(exc).__name__}: {exc}"))
+            self._post_when_ready(self.LoadFailed("index", f"internal error: {type(exc).__name__}: {exc}"))
 
     def on_tracer_app_index_progress(self, message: IndexProgress) -> None:
+        if not self._alive():
+            return
         self._set_index(message.index, message.count)
         self.load_log.append((time.monotonic() - self._started, message.count, self.session.shown))
         pct = f"{message.fraction * 100:.0f}% " if message.fraction is not None else ""
@@ -261,11 +280,14 @@ class TracerApp(App):
         self._refresh_status()
 
     def on_tracer_app_index_complete(self, message: IndexComplete) -> None:
+        if not self._alive():
+            return
         self.session.loading = False
         self.session.cancelled = message.cancelled
         # Merging several files may reorder rows once at the end: nothing cached by row survives that.
         self.session.invalidate()
         self._dissections.clear()
+        self._dissecting = None
         self._set_index(message.index, message.count)
         self._progress = ""
         self.query_one("#progress").display = False
@@ -280,13 +302,15 @@ class TracerApp(App):
         self.session.missing[message.part] = message.error
         self.session.loading = False
         self._progress = ""
-        self.query_one("#progress").display = False
-        self.notify(clean(message.error), severity="error", timeout=10)
         if message.part == "index" and (self.session.index is None or self.session.total == 0):
             # Nothing readable at all: leave with the error (the CLI prints it as one line, exit 2).
             self.fatal_error = message.error
             self.exit(return_code=2)
             return
+        if not self._alive():
+            return
+        self.query_one("#progress").display = False
+        self.notify(clean(message.error), severity="error", timeout=10)
         if message.part == "index" and self.session.index is None:
             self.query_one(LayerTree).show_message(message.error)
             self.query_one(HopLadder).show_message("No packets: " + message.error)
@@ -316,16 +340,18 @@ class TracerApp(App):
         load_cluster, why = core_function("tracer.k8s:load_cluster", "tracer.k8s.cluster:load_cluster",
                                           "tracer.k8s.load:load_cluster")
         if load_cluster is None:
-            self.post_message(self.LoadFailed("cluster", why or "tracer.k8s.load_cluster not available yet"))
+            self._post_when_ready(self.LoadFailed("cluster", why or "tracer.k8s.load_cluster not available yet"))
             return
         try:
-            self.post_message(self.ClusterLoaded(load_cluster(list(self.session.cluster_paths))))
+            self._post_when_ready(self.ClusterLoaded(load_cluster(list(self.session.cluster_paths))))
         except TracerError as exc:
-            self.post_message(self.LoadFailed("cluster", str(exc)))
+            self._post_when_ready(self.LoadFailed("cluster", str(exc)))
         except Exception as exc:  # noqa: BLE001
-            self.post_message(self.LoadFailed("cluster", f"cluster: {type(exc).__name__}: {exc}"))
+            self._post_when_ready(self.LoadFailed("cluster", f"cluster: {type(exc).__name__}: {exc}"))
 
     def on_tracer_app_cluster_loaded(self, message: ClusterLoaded) -> None:
+        if not self._alive():
+            return
         self.session.cluster = message.cluster
         self.session.invalidate()
         self.query_one(PacketList).refresh()
@@ -357,6 +383,8 @@ class TracerApp(App):
             self.post_message(self.LoadFailed("analysis", f"hop analysis: {type(exc).__name__}: {exc}"))
 
     def on_tracer_app_analysis_ready(self, message: AnalysisReady) -> None:
+        if not self._alive():
+            return
         self.session.analysis = message.analysis
         self.session.missing.pop("analysis", None)
         self.session.invalidate()
@@ -376,8 +404,9 @@ class TracerApp(App):
         cached = self._dissections.get(row)
         if cached is not None:
             self._show_dissection(row, *cached)
-        else:
+        elif self._dissecting != row:  # not already on its way
             self.query_one(LayerTree).show_message("dissecting…")
+            self._dissecting = row
             self.dissect(row)
         self._show_hops(row)
 
@@ -391,13 +420,17 @@ class TracerApp(App):
             if module is None:
                 self.post_message(self.Dissected(row, frame, None, why))
                 return
-            src = self.session.index.sources[int(self.session.index["source"][row])]
+            src = self.session.index.sources[self.session.value("source", row)]
             dissection = module.dissect(frame, int(src.linktype), vxlan_ports=tuple(self.session.vxlan_ports))
             self.post_message(self.Dissected(row, frame, dissection, None))
         except Exception as exc:  # noqa: BLE001 - a packet that cannot be dissected still shows its bytes
             self.post_message(self.Dissected(row, frame, None, f"cannot dissect: {type(exc).__name__}: {exc}"))
 
     def on_tracer_app_dissected(self, message: Dissected) -> None:
+        if not self._alive():
+            return
+        if self._dissecting == message.row:
+            self._dissecting = None
         self._dissections[message.row] = (message.frame, message.dissection, message.error)
         if len(self._dissections) > 256:
             self._dissections.popitem(last=False)
@@ -407,7 +440,7 @@ class TracerApp(App):
     def _show_dissection(self, row: int, frame: bytes | None, dissection: Any, error: str | None) -> None:
         tree = self.query_one(LayerTree)
         hexview = self.query_one(HexView)
-        point = self.session.point_label(int(self.session.index["source"][row]))
+        point = self.session.point_label(self.session.value("source", row))
         title = f"#{row + 1} at {point}"
         if dissection is not None:
             tree.show_dissection(dissection, title=title)
@@ -583,6 +616,8 @@ class TracerApp(App):
             self.post_message(self.FilterFailed(expr, f"filter failed: {type(exc).__name__}: {exc}", None))
 
     def on_tracer_app_filter_applied(self, message: FilterApplied) -> None:
+        if not self._alive():
+            return
         prompt = self.query_one(PromptBar)
         if prompt.display and prompt.mode == "filter":
             prompt.close()
@@ -592,6 +627,8 @@ class TracerApp(App):
         self._set_view(message.rows, message.expr)
 
     def on_tracer_app_filter_failed(self, message: FilterFailed) -> None:
+        if not self._alive():
+            return
         prompt = self.query_one(PromptBar)
         if not prompt.display:
             prompt.open("filter", message.expr)
@@ -705,14 +742,17 @@ class TracerApp(App):
     def _export_comment(self, row: int) -> str | None:
         """Pod names travel with exported packets as pcapng comments (``linux/nginx → python/tomcat``)."""
         idx = self.session.index
-        ver = int(idx["i_ver"][row])
-        src = self.session.endpoint_name(ver, int(idx["i_src"][row]))
-        dst = self.session.endpoint_name(ver, int(idx["i_dst"][row]))
+        value = self.session.value
+        ver, i_src, i_dst = value("i_ver", row), value("i_src", row), value("i_dst", row)
+        src = self.session.endpoint_name(ver, i_src)
+        dst = self.session.endpoint_name(ver, i_dst)
         if not (src or dst):
             return None
-        return f"{src or idx.addr(ver, int(idx['i_src'][row]))} → {dst or idx.addr(ver, int(idx['i_dst'][row]))}"
+        return f"{src or idx.addr(ver, i_src)} → {dst or idx.addr(ver, i_dst)}"
 
     def on_tracer_app_exported(self, message: Exported) -> None:
+        if not self._alive():
+            return
         if message.error:
             self.notify(clean(message.error), severity="error", timeout=8)
         else:
@@ -789,6 +829,8 @@ class TracerApp(App):
             self.post_message(self.ViewReady(view, None, f"{view}: {type(exc).__name__}: {exc}"))
 
     def on_tracer_app_view_ready(self, message: ViewReady) -> None:
+        if not self._alive():
+            return
         if self.screen is not self.screen_stack[0]:
             return  # the user moved on (another screen is open)
         if message.view == "flows":

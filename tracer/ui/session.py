@@ -18,6 +18,10 @@ import numpy as np
 from tracer.ui import columns as C
 
 VERDICT_CODES = {0: None, 1: "allow", 2: "deny", 3: "unknown"}
+CELL_BLOCK = 64  # rows formatted together (a screen is 20-60 rows)
+ROW_COLUMNS = ("ts_ns", "caplen", "source", "encap", "vni", "o_ver", "o_src", "o_dst", "i_ver", "i_src", "i_dst",
+               "i_proto", "i_sport", "i_dport", "i_len", "tcp_flags", "tcp_seq", "tcp_ack", "icmp_type",
+               "icmp_code", "icmp_id", "icmp_seq", "flags")
 
 
 def optional_import(name: str) -> tuple[Any | None, str | None]:
@@ -91,6 +95,7 @@ class Session:
     time_format: str = "relative"
     _cells: OrderedDict = field(default_factory=OrderedDict)
     _names: dict = field(default_factory=dict)
+    _first_ns: int | None = None
 
     # ----- rows ---------------------------------------------------------------------------------------------
     @property
@@ -119,6 +124,7 @@ class Session:
 
     def invalidate(self) -> None:
         self._cells.clear()
+        self._first_ns = None
 
     # ----- naming -------------------------------------------------------------------------------------------
     def point_label(self, source_id: int) -> str:
@@ -166,29 +172,67 @@ class Session:
 
     # ----- cells --------------------------------------------------------------------------------------------
     def cells(self, pos: int) -> RowCells:
-        """The cells of list position ``pos`` (cached: painting a screen touches ~50 rows, scrolling reuses)."""
+        """The cells of list position ``pos``. Built a block of rows at a time from a window of the index
+        (``index.slice``), so painting never materialises a whole rebuilt column of a compact index, and
+        cached: scrolling back repaints from the cache."""
         key = (pos, self.time_format)
         hit = self._cells.get(key)
         if hit is not None:
             self._cells.move_to_end(key)
             return hit
-        cells = self._make_cells(pos)
-        self._cells[key] = cells
-        if len(self._cells) > 2048:
+        start = pos - pos % CELL_BLOCK
+        for p, cells in zip(range(start, start + CELL_BLOCK), self._make_block(start)):
+            self._cells[(p, self.time_format)] = cells
+        while len(self._cells) > 4096:
             self._cells.popitem(last=False)
-        return cells
+        return self._cells[key]
 
-    def _make_cells(self, pos: int) -> RowCells:
-        idx = self.index
-        row = self.view_row(pos)
-        names = ("ts_ns", "caplen", "source", "encap", "vni", "o_ver", "o_src", "o_dst", "i_ver", "i_src",
-                 "i_dst", "i_proto", "i_sport", "i_dport", "i_len", "tcp_flags", "tcp_seq", "tcp_ack",
-                 "icmp_type", "icmp_code", "icmp_id", "icmp_seq", "flags")
-        r = {name: int(idx[name][row]) for name in names}
+    def _window(self, rows: np.ndarray) -> tuple[Any, np.ndarray]:
+        """(index window holding ``rows``, positions of ``rows`` in it): one slice when the rows are close
+        together, else the whole index (a sparse filter's rows are far apart)."""
+        lo, hi = int(rows.min()), int(rows.max()) + 1
+        if hi - lo <= 16 * CELL_BLOCK and hasattr(self.index, "slice"):
+            return self.index.slice(lo, hi), rows - lo
+        return self.index, rows
+
+    def _make_block(self, start: int) -> list[RowCells]:
+        stop = min(start + CELL_BLOCK, self.shown)
+        positions = np.arange(start, stop)
+        rows = positions if self.view is None else self.view[start:stop]
+        rows = np.asarray(rows, dtype=np.int64)
+        if not len(rows):
+            return []
+        window, at = self._window(rows)
+        cols = {name: np.asarray(window[name])[at].tolist() for name in ROW_COLUMNS}
         prev_ns = None
-        if self.time_format == "delta" and pos > 0:
-            prev_ns = int(idx["ts_ns"][self.view_row(pos - 1)])
-        first_ns = int(idx["ts_ns"][0]) if self.total else 0
+        if start > 0:
+            prev_row = self.view_row(start - 1)
+            prev_win = self.index.slice(prev_row, prev_row + 1) if hasattr(self.index, "slice") else None
+            prev_ns = int(prev_win["ts_ns"][0]) if prev_win is not None else int(self.index["ts_ns"][prev_row])
+        first_ns = self.first_ns()
+        out = []
+        for k, row in enumerate(rows.tolist()):
+            r = {name: int(values[k]) for name, values in cols.items()}
+            out.append(self._row_cells(row, r, first_ns, prev_ns))
+            prev_ns = r["ts_ns"]
+        return out
+
+    def value(self, name: str, row: int) -> int:
+        """One cell of the index (through a one-row window: no whole-column rebuild of a compact index)."""
+        if hasattr(self.index, "slice"):
+            return int(self.index.slice(row, row + 1)[name][0])
+        return int(self.index[name][row])
+
+    def first_ns(self) -> int:
+        if not self.total:
+            return 0
+        if self._first_ns is None:
+            head = self.index.slice(0, 1) if hasattr(self.index, "slice") else self.index
+            self._first_ns = int(head["ts_ns"][0])
+        return self._first_ns
+
+    def _row_cells(self, row: int, r: dict[str, int], first_ns: int, prev_ns: int | None) -> RowCells:
+        idx = self.index
         proto = r["i_proto"]
         src = C.endpoint(idx.addr(r["i_ver"], r["i_src"]) if r["i_ver"] else None, r["i_sport"], proto,
                          self._pod_column("src_pod", row) or self.endpoint_name(r["i_ver"], r["i_src"]))
