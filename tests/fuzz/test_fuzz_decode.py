@@ -28,7 +28,7 @@ def _need(module: str) -> None:
         pytest.skip(f"{module} is not written yet")
 
 
-@settings(max_examples=examples(300), **SETTINGS)
+@settings(max_examples=examples(200), **SETTINGS)
 @given(frames_batch())
 def test_decode_frames_survives_hostile_frames(batch) -> None:
     """decode_frames on any batch: no exception, no hang, one value per frame in every column, depth <= 3."""
@@ -47,7 +47,7 @@ def test_decode_frames_survives_random_bytes(data, linktype) -> None:
         targets.check_decode([data, data[: len(data) // 2]], [linktype, linktype])
 
 
-@settings(max_examples=examples(150), **SETTINGS)
+@settings(max_examples=examples(100), **SETTINGS)
 @given(st.sampled_from([1, 101, 113, 276, 0]).flatmap(lambda lt: st.tuples(st.just(lt), link_frame(lt))))
 def test_dissect_survives_hostile_frames(case) -> None:
     """dissect on any frame: no exception, no hang, plain-string fields with spans inside the frame."""

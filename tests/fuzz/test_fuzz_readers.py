@@ -53,14 +53,14 @@ def memory_watch():
     return check
 
 
-@settings(max_examples=examples(250), **SETTINGS)
+@settings(max_examples=examples(150), **SETTINGS)
 @given(pcap_bytes())
 def test_pcap_reader_survives_hostile_files(memory_watch, data) -> None:
     """Any classic pcap: index or one-line TracerError; bounded time and memory; frames match caplen."""
     memory_watch(targets.check_bytes_as_file, data, suffix=".pcap", dissect_rows=False)
 
 
-@settings(max_examples=examples(250), **SETTINGS)
+@settings(max_examples=examples(150), **SETTINGS)
 @given(pcapng_bytes())
 def test_pcapng_reader_survives_hostile_files(memory_watch, data) -> None:
     """Any pcapng (lying block/option lengths, odd sections, blocks out of order): same rules."""

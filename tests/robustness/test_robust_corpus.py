@@ -21,7 +21,7 @@ from .capwalk import walk
 from .runner import Hang, need_command, record_figure, run_cli, time_bound
 
 RANDOM_CUTS = 4  # per file, on top of the boundaries
-CLI_BOUNDARIES = 12  # boundaries per file run through the CLI (in-process, ~20 ms each); the loader takes all
+CLI_BOUNDARIES = 8  # boundaries per file run through the CLI (in-process, ~20 ms each); the loader takes all
 SEED = 20261126
 
 
