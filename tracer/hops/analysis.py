@@ -67,6 +67,7 @@ class HopAnalysis:
         self._combo_align: list[Alignment] = []
         self._flow_verdict: list[tuple[str | None, str, Any]] = []
         self._service_names: list[str] = []
+        self._flows: list[Flow] | None = None
         self._wire = np.empty(0, dtype=np.uint8)
         self._c: dict[str, np.ndarray] = {}
 
@@ -189,7 +190,12 @@ class HopAnalysis:
 
     # ------------------------------------------------------------------ per flow
     def flows(self) -> list[Flow]:
-        """One ``Flow`` per connection (both directions together), in order of first appearance."""
+        """One ``Flow`` per connection (both directions together), in order of first appearance (computed once)."""
+        if self._flows is None:
+            self._flows = self._build_flows()
+        return list(self._flows)
+
+    def _build_flows(self) -> list[Flow]:
         fl = self._fl
         out = []
         pk = self._pk
