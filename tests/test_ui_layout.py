@@ -90,3 +90,23 @@ async def test_help_lists_every_binding(scenario) -> None:
         assert ["global", "M"] == [r[:2] for r in rows if r[3] == "app.mark"][0]
         await pilot.press("escape")
         assert not isinstance(app.screen, HelpScreen)
+
+
+@run_async
+async def test_mouse_click_selects_a_row(scenario) -> None:
+    """Clicking a row of the list selects that packet (the header line is row 0 of the widget)."""
+    app = create_app([str(scenario[0])])
+    async with app.run_test(size=(120, 36)) as pilot:
+        await settle(app, pilot)
+        await pilot.click(PacketList, offset=(10, 4))
+        await pilot.pause()
+        assert app.query_one(PacketList).selected_row == 3
+
+
+def test_unknown_cni_mode_is_one_line_error(scenario, capsys) -> None:
+    """``tracer open --cni bogus`` fails before the TUI starts, with one line naming the option."""
+    from tracer.cli import main
+
+    assert main(["open", "--cni", "bogus", str(scenario[0])]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "--cni bogus" in err

@@ -79,12 +79,27 @@ def resolve(args: argparse.Namespace) -> tuple[list[str], list[str]]:
     return files, cluster
 
 
+def check_cni(mode: str | None) -> str | None:
+    """The canonical ``--cni`` mode; an unknown one is a one-line error before the TUI starts."""
+    if mode is None:
+        return None
+    try:
+        from tracer.hops.models import normalise_mode
+    except ImportError:  # the hop models are not there: the mode is passed through as given
+        return mode
+    try:
+        return normalise_mode(mode)
+    except ValueError as exc:
+        raise TracerError(f"--cni {mode}: {exc}") from None
+
+
 def run(args: argparse.Namespace) -> int:
     files, cluster = resolve(args)
+    cni = check_cni(args.cni)
     ports = tuple(dict.fromkeys([*DEFAULT_VXLAN_PORTS, *(args.vxlan_port or [])]))
     for port in ports:
         if not 0 < port < 65536:
             raise TracerError(f"--vxlan-port {port}: not a UDP port")
     from tracer.ui.app import run_app  # Textual is imported only when the TUI really starts
 
-    return run_app(files, cluster=cluster, cni=args.cni, vxlan_ports=ports)
+    return run_app(files, cluster=cluster, cni=cni, vxlan_ports=ports)

@@ -196,6 +196,11 @@ class TracerApp(App):
     def on_mount(self) -> None:
         self.call_after_refresh(self._ui_ready.set)
         if self._user_keymap:
+            known = {binding_id for _, binding_id, _, _ in self.binding_table()}
+            unknown = sorted(set(self._user_keymap) - known)
+            if unknown:
+                self.notify(clean(f"keymap: unknown binding ids ignored: {', '.join(unknown)} (see ?)"),
+                            severity="warning", timeout=8)
             self.set_keymap(self._user_keymap)
         if self._keymap_problem:
             self.notify(clean(self._keymap_problem), severity="warning")
