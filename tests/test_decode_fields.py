@@ -198,6 +198,8 @@ UDP_8472_VXLAN = bytes(UDP(sport=1, dport=8472) / VXLAN(vni=1) / E() / INNER)
                      dict(o_proto=47, encap=0), id="GRE with the obsolete routing bit not decoded"),
         pytest.param(bytes(E() / UNDERLAY / GRE(key_present=1, key=77, seqnum_present=1) / INNER),
                      dict(encap=6, vni=-1, depth=1, i_dport=8080), id="GRE key and sequence skipped"),
+        pytest.param(bytes(E() / UNDERLAY / UDP(dport=4754) / GRE(proto=0x0800) / INNER),
+                     dict(encap=6, o_dport=4754, depth=1, i_dport=8080), id="GRE-in-UDP (RFC 8086)"),
         pytest.param(bytes(E() / UNDERLAY / UDP(dport=6081) / GENEVE(version=1, proto=0x6558) / E() / INNER),
                      dict(encap=0, o_dport=6081), id="Geneve version 1 not decoded"),
         pytest.param(bytes(E() / UNDERLAY / UDP(dport=6081) / GENEVE(vni=9, proto=0x0800) / INNER),

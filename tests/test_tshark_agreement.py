@@ -43,8 +43,6 @@ IPV6_EXT_LAYERS = {"ipv6.hopopts", "ipv6.routing", "ipv6.fraghdr", "ipv6.dstopts
 #: Where tracer decodes less than tshark on purpose, or tshark is wrong. file -> (what to skip, why).
 #: "deeper": tshark finds IP layers below the ones tracer decodes; "inner": do not compare innermost fields.
 EXCLUDE = {
-    "gre-over-udp-4754-zeek.pcap": (
-        "deeper", "GRE-in-UDP (RFC 8086, port 4754) is not one of the overlays tracer decodes"),
     "gre-various-keys-vlan-tcpdump.pcap": (
         "deeper", "GRE carrying Cisco MetaData (EtherType 0x8909) before IP: not decoded by tracer"),
     "vxlan-gpe-4790-nsh-tcpdump.pcap": (

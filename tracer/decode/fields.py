@@ -18,9 +18,10 @@ Rules (issue 2, "Overlay decode"):
   to the end of the capture.
 - tunnels: VXLAN on the given UDP destination ports (I flag set and a plausible inner Ethernet frame; reserved
   bits ignored), Geneve (UDP 6081; Ethernet or bare IPv4/IPv6 payload), IP-in-IP (4in4, 6in4, 4in6, 6in6), GRE
-  version 0 with optional checksum/key/sequence (IPv4, IPv6, transparent Ethernet, ERSPAN II/III). At most
-  ``MAX_DEPTH`` nested levels; ``encap``/``vni`` describe the outermost tunnel, ``depth`` counts the levels, ``i_*``
-  the innermost IP packet (0 when the innermost tunnel carries no IP, e.g. ARP between VTEPs).
+  version 0 with optional checksum/key/sequence (IPv4, IPv6, transparent Ethernet, ERSPAN II/III), also in UDP
+  (4754, RFC 8086). At most ``MAX_DEPTH`` nested levels; ``encap``/``vni`` describe the outermost tunnel,
+  ``depth`` counts the levels, ``i_*`` the innermost IP packet (0 when the innermost tunnel carries no IP, e.g.
+  ARP between VTEPs).
 - checksums are never validated (veth captures carry partial, offloaded checksums).
 - a header cut short by caplen sets ``TRUNC`` and keeps the fields decoded before it.
 """
@@ -36,6 +37,7 @@ from tracer.decode.addr6 import Addr6Table
 # ---------------------------------------------------------------- public constants
 DEFAULT_VXLAN_PORTS = (4789, 8472)  # 4789: IANA / RFC 7348, Calico VXLAN; 8472: Linux vxlan default, flannel
 GENEVE_PORT = 6081  # RFC 8926
+GRE_UDP_PORT = 4754  # RFC 8086 GRE-in-UDP
 
 ENCAP_NONE, ENCAP_VXLAN, ENCAP_GENEVE, ENCAP_IPIP, ENCAP_IP6IN4, ENCAP_IP4IN6, ENCAP_GRE, ENCAP_IP6IN6 = range(8)
 #: ``encap`` column value → name used by ``tracer show`` (None for 0: not encapsulated).
@@ -681,6 +683,9 @@ class _Decoder:
         ix = _where(lv.l4ok & (lv.proto == 47))
         if ix is not None:
             self._gre(tun, ix, lv.l4pos[ix], lv.l4end[ix], lv.cut[ix])
+        ix = _where(udp & (lv.dport == GRE_UDP_PORT) & (tun.kind == 0))
+        if ix is not None:  # GRE-in-UDP: the GRE header right after the UDP header
+            self._gre(tun, ix, lv.l4pos[ix] + 8, lv.l4end[ix], lv.cut[ix])
         return tun
 
     def _gre(self, tun: _Tunnels, ix: Sel, p: np.ndarray, e: np.ndarray, cut: np.ndarray) -> None:
