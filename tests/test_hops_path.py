@@ -245,3 +245,22 @@ def test_pod_capture_points(tmp_path: Path, capsys) -> None:
     assert seen[0] == ("pod:default/client", "pod-eth0", "node1")
     assert seen[-1] == ("pod:default/server", "pod-eth0", "node2")
     assert len(seen) == 10 and all(h["seen"] for h in out["hops"])
+
+
+def test_large_negative_skew(tmp_path: Path, capsys) -> None:
+    """node2's clock 4 s behind: the packets still pair up across nodes, the offset is estimated as -4 s and the
+    ladder keeps its hop order with 7 µs per hop."""
+    sc = Scenario(skew_ns={"node2": -4_000_000_000})
+    for k in range(3):
+        tcp_conversation(sc, flannel_vxlan_packet, POD_A, POD_B, sport=40000 + k, ipid_a=1000 * k + 1,
+                         ipid_b=1000 * k + 500)
+        sc.gap(300_000_000)
+    files = sc.write(tmp_path)
+    flows = run_json(capsys, ["flows", *files, "--json"])
+    assert [f["packets"] for f in flows] == [8, 8, 8]
+    syn = [f for f in flows if f["sport"] == 40000][0]["first_no"]
+    out = run_json(capsys, ["path", *files, "--packet", str(syn), "--json"])
+    assert out["clock_offsets"] == {"node1": 0.0, "node2": pytest.approx(-4.0)}
+    seen = [h for h in out["hops"] if h["seen"]]
+    assert [h["point"] for h in seen] == FLANNEL_LADDER
+    assert all(h["delta_us"] == pytest.approx(7.0) for h in seen[1:])
