@@ -263,14 +263,14 @@ def test_without_permission_says_how_to_fix() -> None:
 
 
 def test_lab_capture_writes_points_merged_and_cluster(lab, tmp_path) -> None:
-    """`lab capture` writes per-point NODE__IFACE files, a merged pcapng and cluster.yaml; the denied SYN reaches
-    node2/cni0 but never linux/tomcat's veth, while the allowed nginx → tomcat SYN does."""
+    """`lab capture --pods --skew node2=25` writes per-point NODE__IFACE files, a merged pcapng and cluster.yaml;
+    the denied SYN reaches node2/cni0 but never linux/tomcat's veth, while the allowed nginx → tomcat SYN does."""
     import yaml
 
     from tracer.capture.index import load_index
 
-    res = subprocess.run([PY, "-m", "tracer", "lab", "capture", str(tmp_path)], capture_output=True, text=True,
-                         timeout=120)
+    res = subprocess.run([PY, "-m", "tracer", "lab", "capture", str(tmp_path), "--pods", "--skew", "node2=25"],
+                         capture_output=True, text=True, timeout=120)
     assert res.returncode == 0, res.stderr
     tomcat, ptomcat, nginx = lab.pod("linux/tomcat"), lab.pod("python/tomcat"), lab.pod("linux/nginx")
     names = {p.name for p in (tmp_path / "points").iterdir()}
@@ -288,6 +288,22 @@ def test_lab_capture_writes_points_merged_and_cluster(lab, tmp_path) -> None:
     assert f"node2/{tomcat.host_iface}" in allowed
     flows = json.loads((tmp_path / "traffic.json").read_text())["flows"]
     assert [f["label"] for f in flows if not f["ok"]] == ["http python/tomcat->linux/tomcat (denied)"]
+    # --pods: the pods' own eth0 are points; --skew node2=25: every VXLAN datagram seen on both eth0s is stamped
+    # 25 ms later on node2 than the wire allows, in both directions.
+    assert f"pod:{nginx.namespace}/{nginx.name}" in {s.point for s in index.sources}
+    assert f"pod_{nginx.namespace}_{nginx.name}.pcapng" in names
+    vx = index["encap"] == 1
+    deltas = []
+    for ipid in set(index["o_ipid"][vx & (point == "node1/eth0")].tolist()):
+        a = np.flatnonzero(vx & (point == "node1/eth0") & (index["o_ipid"] == ipid))
+        b = np.flatnonzero(vx & (point == "node2/eth0") & (index["o_ipid"] == ipid))
+        if len(a) == 1 and len(b) == 1 and index["o_src"][a[0]] == index["o_src"][b[0]]:
+            deltas.append(int(index["ts_ns"][b[0]]) - int(index["ts_ns"][a[0]]))
+    assert len(deltas) > 10
+    assert all(24_000_000 < d < 26_000_000 for d in deltas), sorted(deltas)[:3]
+    bad = subprocess.run([PY, "-m", "tracer", "lab", "capture", str(tmp_path / "x"), "--skew", "node9=1"],
+                         capture_output=True, text=True, timeout=60)
+    assert bad.returncode == 2 and "node9" in bad.stderr
 
 
 def test_user_drops_privileges_after_opening() -> None:
@@ -310,30 +326,3 @@ def test_user_drops_privileges_after_opening() -> None:
         assert out.exists() and out.stat().st_uid == 65534
     finally:
         shutil.rmtree(d, ignore_errors=True)
-
-
-def test_lab_capture_pods_and_clock_skew(lab, tmp_path) -> None:
-    """`lab capture --pods --skew node2=25`: pods' own eth0 are points pod:NS/NAME, and every packet seen on both
-    eth0s has node2's timestamp 25 ms later than the wire would allow (node1 → node2 and back)."""
-    from tracer.capture.index import load_index
-
-    res = subprocess.run([PY, "-m", "tracer", "lab", "capture", str(tmp_path), "--pods", "--skew", "node2=25"],
-                         capture_output=True, text=True, timeout=120)
-    assert res.returncode == 0, res.stderr
-    index = load_index([str(tmp_path / "merged.pcapng")])
-    points = {s.point for s in index.sources}
-    nginx = lab.pod("linux/nginx")
-    assert f"pod:{nginx.namespace}/{nginx.name}" in points
-    point = np.array([index.sources[s].point for s in index["source"]])
-    vx = index["encap"] == 1
-    deltas = []
-    for ipid in set(index["o_ipid"][vx & (point == "node1/eth0")].tolist()):
-        a = np.flatnonzero(vx & (point == "node1/eth0") & (index["o_ipid"] == ipid))
-        b = np.flatnonzero(vx & (point == "node2/eth0") & (index["o_ipid"] == ipid))
-        if len(a) == 1 and len(b) == 1 and index["o_src"][a[0]] == index["o_src"][b[0]]:
-            deltas.append(int(index["ts_ns"][b[0]]) - int(index["ts_ns"][a[0]]))
-    assert len(deltas) > 10
-    assert all(24_000_000 < d < 26_000_000 for d in deltas), sorted(deltas)[:3]
-    bad = subprocess.run([PY, "-m", "tracer", "lab", "capture", str(tmp_path / "x"), "--skew", "node9=1"],
-                         capture_output=True, text=True, timeout=60)
-    assert bad.returncode == 2 and "node9" in bad.stderr

@@ -21,6 +21,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     st.set_defaults(func=_status)
     tr = sub.add_parser("traffic", help="generate the lab's traffic mix once and report what got through")
     tr.add_argument("--json", action="store_true", help="machine-readable output")
+    tr.add_argument("--parallel", action="store_true", help="run the flows at once instead of one after another")
     tr.set_defaults(func=_traffic)
     po = sub.add_parser("policy", help="drop traffic on a pod's veth as a NetworkPolicy deny would")
     po.add_argument("--remove", action="store_true", help="remove the deny")
@@ -79,7 +80,7 @@ def _traffic(args: argparse.Namespace) -> int:
 
     from tracer.lab import lifecycle, traffic
 
-    flows = traffic.run(lifecycle.current())
+    flows = traffic.run(lifecycle.current(), parallel=args.parallel)
     if args.json:
         print(json.dumps([asdict(f) for f in flows], indent=2))
     else:
