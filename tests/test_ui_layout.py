@@ -110,3 +110,19 @@ def test_unknown_cni_mode_is_one_line_error(scenario, capsys) -> None:
     assert main(["open", "--cni", "bogus", str(scenario[0])]) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "--cni bogus" in err
+
+
+@run_async
+async def test_resize_under_a_modal_screen_adapts_the_main_view(scenario) -> None:
+    """Shrinking the terminal while help is open still switches the main view to its narrow layout."""
+    app = create_app([str(scenario[0])])
+    async with app.run_test(size=(120, 36)) as pilot:
+        await settle(app, pilot)
+        await pilot.press("question_mark")
+        await pilot.resize_terminal(80, 24)
+        await pilot.pause()
+        await pilot.press("escape")
+        await pilot.pause()
+        assert app.screen.has_class("-narrow")
+        shown = [p for p in ("layers", "hex", "hops", "verdict") if app.query_one(f"#{p}").region.area]
+        assert shown == ["hops"]

@@ -222,9 +222,10 @@ class TracerApp(App):
 
     def _apply_size(self, width: int, height: int) -> None:
         """Narrow terminals show one detail pane at a time (Tab cycles); wide ones give the bytes 16 a line."""
-        self.screen.set_class(width < 100, "-narrow")
-        self.screen.set_class(width >= 170, "-wide")
-        self.screen.set_class(height < 30, "-short")
+        main = self.screen_stack[0] if self.screen_stack else self.screen  # not a modal screen on top
+        main.set_class(width < 100, "-narrow")
+        main.set_class(width >= 170, "-wide")
+        main.set_class(height < 30, "-short")
         self._mark_current_detail()
 
     def _mark_current_detail(self) -> None:
