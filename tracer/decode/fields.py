@@ -12,7 +12,8 @@ Rules (issue 2, "Overlay decode"):
   (113) and SLL2 (276), raw IP (101, 228 IPv4, 229 IPv6, and the BSD raw values 12 and 14), BSD loopback/NULL (0,
   host byte order) and OpenBSD LOOP (108, network order); any other link type decodes nothing (``o_ver`` 0).
 - IPv4: IHL (< 5 → addresses kept, no layer 4), non-first fragment → no layer 4 and ``FRAG``; total length 0
-  (Linux BIG TCP / GSO super-frames) → the packet runs to the end of the capture.
+  (Linux BIG TCP / GSO super-frames) → the packet runs to the end of the capture (``i_len`` is then the captured
+  length, at most 65535).
 - IPv6: hop-by-hop, routing, fragment, destination options and AH extension headers are skipped (at most
   ``MAX_EXT_HEADERS``); ``*_proto`` is the upper-layer protocol after them; payload length 0 (BIG TCP, jumbo) →
   to the end of the capture.
