@@ -46,7 +46,9 @@ class ColumnWidths:
         no = max(4, len(str(max(total_rows, 1))))
         time = 15 if time_format == "absolute" else (12 if width >= 110 else 10)
         proto, encap = 6, 8
-        if width >= 150:
+        if width >= 170:
+            point, conv = 22, 64  # room for the dimmed outer node pair too
+        elif width >= 150:
             point, conv = 22, 52
         elif width >= 130:
             point, conv = 18, 46
