@@ -75,13 +75,3 @@ class Addr6Table:
             inverse = inverse.reshape(-1)
         ids = np.fromiter((self.intern_one(u.tobytes()) for u in uniq), np.uint32, len(uniq))
         return ids[inverse]
-
-    def mask_in(self, ids: np.ndarray, network: ipaddress.IPv6Network) -> np.ndarray:
-        """Boolean mask over an id column: which ids name an address inside ``network`` (for filters)."""
-        inside = np.fromiter(
-            (ipaddress.IPv6Address(a) in network for a in self._addrs), bool, len(self._addrs)
-        )
-        ids = np.asarray(ids)
-        if not len(inside):
-            return np.zeros(ids.shape, bool)
-        return inside[np.minimum(ids, len(inside) - 1)] & (ids < len(inside))
