@@ -1,9 +1,9 @@
 """The IPv6 address table: 16-byte addresses interned to small uint32 ids for the packet index.
 
 IPv4 addresses fit in a uint32 column as they are; IPv6 addresses do not, so the index stores an id into one
-``Addr6Table`` shared by every batch of a load. Interning is vectorised: a batch of addresses is sorted and
-deduplicated with ``np.unique`` on a 16-byte void view, and only the distinct addresses (a handful per batch in
-real captures) touch the Python dict.
+``Addr6Table`` shared by every batch of a load. Interning is vectorised: a batch of addresses is deduplicated with
+``np.unique`` (on a 64-bit key mixed from the two halves, checked exactly against the 16-byte values), and only
+the distinct addresses (a handful per batch in real captures) touch the Python dict.
 """
 
 from __future__ import annotations
@@ -18,8 +18,7 @@ ADDR6 = np.dtype("V16")
 class Addr6Table:
     """Interns IPv6 addresses: ``intern(addrs) -> uint32 ids``, ``table[id] -> bytes``, ``format(id) -> str``.
 
-    Ids are dense and stable (0, 1, 2… in order of first appearance), so an id column stays valid while the
-    table grows.
+    Ids are dense (0, 1, 2…) and never change, so an id column stays valid while the table grows.
     """
 
     def __init__(self) -> None:
