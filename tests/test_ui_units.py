@@ -81,3 +81,14 @@ def test_bad_keymap_is_reported_and_ignored(tmp_path, content: str) -> None:
 
 def test_missing_keymap_is_empty(tmp_path) -> None:
     assert load_keymap(tmp_path / "absent.yaml") == ({}, None)
+
+
+def test_scapy_is_imported_lazily() -> None:
+    """Starting the TUI imports no scapy: only the layers pane's dissection (in a worker) loads it."""
+    import subprocess
+    import sys
+
+    code = ("import sys, tracer.cli, tracer.commands.open, tracer.ui.app; tracer.ui.app.create_app(['x.pcap']); "
+            "print(any(m.split('.')[0] == 'scapy' for m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "False"
