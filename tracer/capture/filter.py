@@ -208,7 +208,8 @@ def _l4_present(ctx: _Ctx, lv: str, protos: tuple[int, ...], ver: int | None = N
     """Layer 4 header ``protos`` present at level ``lv``: right protocol and not a non-first fragment."""
     v = ctx.col(f"{lv}_ver")
     ok = (v == ver) if ver else (v != 0)
-    ok &= np.isin(ctx.col(f"{lv}_proto"), protos)
+    proto = ctx.col(f"{lv}_proto")
+    ok &= (proto == protos[0]) if len(protos) == 1 else np.isin(proto, protos)
     frag = (ctx.col("flags") & _FRAG) != 0
     if lv == "o":  # the outer header is the innermost one only when nothing is encapsulated
         frag &= ctx.col("encap") == 0
@@ -254,8 +255,8 @@ def _column(col: str, present: Callable[[_Ctx], np.ndarray] | None = None):
     return occ
 
 
-def _encap_is(*codes: int) -> Callable[[_Ctx], np.ndarray]:
-    return lambda ctx: np.isin(ctx.col("encap"), codes)
+def _encap_is(code: int) -> Callable[[_Ctx], np.ndarray]:
+    return lambda ctx: ctx.col("encap") == code
 
 
 def _flag_bit(bit: int) -> Callable[[_Ctx], np.ndarray]:
@@ -482,8 +483,16 @@ def _membership(ctx: _Ctx, lits: Sequence[_Value]) -> Callable[[np.ndarray], np.
         return (lambda values: values == lo) if lo == hi else (lambda values: (values >= lo) & (values <= hi))
     los = np.array([m[0] for m in merged], np.int64)
     his = np.array([m[1] for m in merged], np.int64)
+    small: list[np.ndarray] = []  # the lookup table for 8/16-bit columns, built on first use
 
     def inside(values: np.ndarray) -> np.ndarray:
+        if values.dtype.kind == "u" and values.dtype.itemsize <= 2:
+            # ports, protocols, TTLs: one gather from a 64 Ki-entry table beats comparing every interval
+            if not small:
+                span = np.arange(1 << 16, dtype=np.int64)
+                k = np.searchsorted(los, span, side="right") - 1
+                small.append((k >= 0) & (span <= his[np.maximum(k, 0)]))
+            return small[0][values]
         k = np.searchsorted(los, values, side="right") - 1
         return (k >= 0) & (values <= his[np.maximum(k, 0)])
     return inside
