@@ -206,3 +206,25 @@ def test_show_from_stdin_streams_without_hop_keys() -> None:
     assert streamed and {r["packet_id"] for r in streamed} == {None} and "role" in streamed[0]
     full = run("--cni", "vxlan")
     assert len(full) == len(streamed) and sum(r["packet_id"] is not None for r in full) > len(full) // 2
+
+
+@pytest.mark.parametrize("name", ["demo", "calico-vxlan"])
+def test_nodeport_path(name: str, capsys) -> None:
+    """client → node2:30008 (linux/nginx on node1): node2's eth0 takes it, DNAT + masquerade on node2, then the
+    tunnel to node1 and nginx's interface; the SYN-ACK goes back the same way and leaves node2's eth0 un-NATed."""
+    path, cluster, _ = lab(name)
+    nginx = C_NGINX if name.startswith("calico") else NGINX
+    row = first_row(path, "172.31.7.100", "172.31.7.112", 6, syn=True)
+    out = run_json(capsys, ["path", path, "--packet", str(row + 1), "--json", "--cluster", cluster])
+    seen = [h for h in out["hops"] if h["seen"]]
+    assert seen[0]["point"] == "node2/eth0" and seen[0]["encap"] is None
+    assert _shape(seen[-1]["point"]) in ("node1/veth", "node1/cali")
+    nat = [h for h in seen if h["nat"]]
+    assert len(nat) == 1 and nat[0]["node"] == "node2"
+    assert f"172.31.7.112:30008 → {nginx}:80" in nat[0]["nat"] and "172.31.7.100:" in nat[0]["nat"]
+    assert out["service"] == "linux/nginx" and out["dropped_after"] is None and out["unplaced"] == []
+    reply = first_row(path, "172.31.7.112", "172.31.7.100", 6)
+    back = run_json(capsys, ["path", path, "--packet", str(reply + 1), "--json", "--cluster", cluster])
+    seen_back = [h for h in back["hops"] if h["seen"]]
+    assert seen_back[-1]["point"] == "node2/eth0" and seen_back[-1]["nat"]
+    assert back["dropped_after"] is None and back["unplaced"] == []

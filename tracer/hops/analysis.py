@@ -471,11 +471,19 @@ def analyze(index: Any, cluster: Any = None, cni: str | None = None, *, window_n
     # Route key per packet, in the packet's own direction.
     src_pos_dir = pk["src_pos"]
     dst_pos_dir = pk["dst_pos"]
+    # NodePort with masquerade rewrites both ends on the node that took the connection: the client's packet
+    # enters that node's eth0 before the pod-level packet exists (and the reply leaves it after), an extra hop at
+    # the start (or end) of a path whose pod-level source (destination) is that node.
+    both_rewritten = (src_key != src_key[rep][packet_id]) & (dst_key != dst_key[rep][packet_id]) \
+        if n_pk else np.zeros(n, dtype=bool)
+    outside = by_packet.reduce(np.maximum, both_rewritten.astype(np.int64), 0) > 0
+    from_outside = (outside & (addr_kind[src_pos_dir] == T.KIND_NODE)).astype(np.int64)
+    to_outside = (outside & (addr_kind[dst_pos_dir] == T.KIND_NODE)).astype(np.int64)
     rk = np.stack([fmode[flow] if n_pk else np.empty(0, np.int64), addr_node[src_pos_dir], addr_node[dst_pos_dir],
                    addr_kind[src_pos_dir].astype(np.int64), addr_kind[dst_pos_dir].astype(np.int64),
                    pod_side_point[src_pos_dir], pod_side_point[dst_pos_dir],
-                   pod_eth0_point[src_pos_dir], pod_eth0_point[dst_pos_dir]], axis=1) if n_pk else \
-        np.empty((0, 9), dtype=np.int64)
+                   pod_eth0_point[src_pos_dir], pod_eth0_point[dst_pos_dir], from_outside, to_outside],
+                  axis=1) if n_pk else np.empty((0, 11), dtype=np.int64)
     rhash = hash_columns([rk[:, i] for i in range(rk.shape[1])]) if n_pk else np.empty(0, dtype=np.uint64)
     _, route_first, route = np.unique(rhash, return_index=True, return_inverse=True)
     routes_u = rk[route_first]
@@ -483,7 +491,7 @@ def analyze(index: Any, cluster: Any = None, cni: str | None = None, *, window_n
     pk["route"] = route
     routes: list[tuple[str, list[M.Hop]]] = []
     seen_ipip_routes = set(range(len(M.MODES), 2 * len(M.MODES)))
-    for mcode, sn, dn, skind, dkind, spp, dpp, sep, dep in routes_u.tolist():
+    for mcode, sn, dn, skind, dkind, spp, dpp, sep, dep, f_out, t_out in routes_u.tolist():
         mode = M.MODES[mcode % len(M.MODES)]
         s_node = topo.nodes[sn] if sn >= 0 else None
         d_node = topo.nodes[dn] if dn >= 0 else None
@@ -502,6 +510,10 @@ def analyze(index: Any, cluster: Any = None, cni: str | None = None, *, window_n
             src_iface=points[spp].name if spp >= 0 else None, dst_iface=points[dpp].name if dpp >= 0 else None,
             src_pod_point=points[sep].name if sep >= 0 else None,
             dst_pod_point=points[dep].name if dep >= 0 else None)
+        if f_out and s_node is not None:
+            hops = [M.Hop(s_node, R.HOST_ETH0, None, "src")] + hops
+        if t_out and d_node is not None:
+            hops = hops + [M.Hop(d_node, R.HOST_ETH0, None, "dst")]
         routes.append((mode, hops))
     a._routes = routes
 

@@ -114,11 +114,19 @@ def load_facts(cluster: Any) -> ClusterFacts:
                 facts.node_cidrs.append((ipaddress.ip_network(cidr, strict=False), name))
             except ValueError:
                 continue
+        ann = facts.node_annotations[name]
         for key in ("projectcalico.org/IPv4IPIPTunnelAddr", "projectcalico.org/IPv4VXLANTunnelAddr",
                     "flannel.alpha.coreos.com/public-ip"):
-            addr = facts.node_annotations[name].get(key)
+            addr = ann.get(key)
             if addr:
                 facts.node_ips.setdefault(addr.split("/")[0], name)
+        if not any(k.startswith("projectcalico.org/") for k in ann):
+            # flannel gives flannel.1 (or flannel0) the subnet's network address and cni0 the first host address:
+            # traffic from or to them (NodePort SNAT, kubelet probes) is the node's, not a pod's.
+            for net, node in facts.node_cidrs:
+                if node == name and net.version == 4 and net.num_addresses >= 4:
+                    facts.node_ips.setdefault(str(net.network_address), name)
+                    facts.node_ips.setdefault(str(net.network_address + 1), name)
     for pod in _items(_get(cluster, "pods")):
         ns = _get(pod, "namespace", default="default")
         name = _get(pod, "name")

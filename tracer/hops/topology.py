@@ -242,6 +242,11 @@ def build_topology(columns: dict[str, np.ndarray], row_point: np.ndarray, points
                 service_name[k] = facts.service_ips[text]
     else:
         _prefix_fallback(all_keys, texts, node_of, kind_of)
+        # A pod-subnet network address (x.y.z.0) is the node's tunnel address (flannel.1 takes its /24's network
+        # address; Calico usually gives its tunnel the block's first address): the node's own, not a pod's.
+        for k, text in zip(all_keys.tolist(), texts):
+            if kind_of.get(k) == KIND_POD and text.endswith(".0") and ":" not in text:
+                kind_of[k] = KIND_NODE
 
     for k, node in outer_node.items():
         text = addr_text(k >> 32, k & 0xFFFFFFFF)
