@@ -82,3 +82,13 @@ def test_bad_bpf_is_a_filter_error() -> None:
     """A filter that does not compile raises FilterError naming the expression."""
     with pytest.raises(FilterError, match="bogus"):
         compile_bpf("bogus ((")
+
+
+@pytest.mark.parametrize(("target", "message"), [("/nonexistent-dir/x.pcapng", "no such directory"),
+                                                 ("/", "is a directory")])
+def test_bad_write_target_is_one_line_before_capturing(target, message) -> None:
+    """A --write target that cannot be written fails at once with one line (before any socket is opened)."""
+    res = subprocess.run([sys.executable, "-m", "tracer", "live", "-i", "lo", "--write", target, "--quiet",
+                          "--duration", "0.1"], capture_output=True, text=True, timeout=30)
+    assert res.returncode == 2
+    assert res.stderr.count("\n") == 1 and message in res.stderr

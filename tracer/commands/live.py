@@ -138,10 +138,16 @@ def run(args: argparse.Namespace) -> int:
 
     from tracer.capture.live import LiveCapture
 
-    if args.write and not args.write.endswith((".pcapng", ".pcapng.part")) and os.path.isdir(args.write):
+    if args.write:
         from tracer.errors import TracerError
 
-        raise TracerError(f"--write {args.write}: is a directory")
+        target_dir = os.path.dirname(os.path.abspath(args.write))
+        if os.path.isdir(args.write):
+            raise TracerError(f"--write {args.write}: is a directory")
+        if not os.path.isdir(target_dir):
+            raise TracerError(f"--write {args.write}: no such directory {target_dir}")
+        if not os.access(target_dir, os.W_OK):
+            raise TracerError(f"--write {args.write}: cannot write in {target_dir}")
     points, note = choose_points(args)
     tmpdir = None
     if args.write:
