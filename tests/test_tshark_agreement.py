@@ -15,6 +15,7 @@ import os
 import shutil
 import struct
 import subprocess
+import sys
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -267,6 +268,23 @@ def capture_files() -> list[Path]:
 @pytest.mark.parametrize("path", capture_files(), ids=lambda p: p.name)
 def test_fields_agree_with_tshark(path: Path, public_captures: Path) -> None:
     """Outer and innermost IP fields, ports, VNI, TCP and ICMP fields equal tshark's for every frame."""
+    assert_agrees(path)
+
+
+@pytest.mark.shared
+@pytest.mark.skipif(TSHARK is None, reason="tshark not installed (CI installs it: apt-get install tshark)")
+@pytest.mark.parametrize("hops", [False, True], ids=["eth0-cni0", "every-hop"])
+def test_generated_k8s_overlay_agrees_with_tshark(hops: bool, shared_dir: Path, tmp_path: Path) -> None:
+    """The Kubernetes overlay mix (flannel VXLAN on 8472, Calico IPIP, raw-IP tunl0, veth/cni0 hops) written by
+    ../shared/tools/gen_overlay_pcap.py decodes exactly as tshark decodes it."""
+    out = tmp_path / ("hops.pcapng" if hops else "overlay.pcapng")
+    args = ["--pcapng", "--hops"] if hops else ["--pcapng"]
+    subprocess.run([sys.executable, str(shared_dir / "tools" / "gen_overlay_pcap.py"), "2000", str(out),
+                    "--seed", "7", *args], check=True, capture_output=True, timeout=120)
+    assert_agrees(out)
+
+
+def assert_agrees(path: Path) -> None:
     frames = read_frames(path)
     rows = tshark_rows(path)
     assert len(rows) == len(frames), f"walker read {len(frames)} frames, tshark {len(rows)}"
