@@ -128,7 +128,7 @@ def test_services_and_dnat(name: str, capsys) -> None:
     assert len(via_svc) == 1
     f = via_svc[0]
     assert (f["src"], f["dst"], f["dport"], f["proto"], f["verdict"]) == (nginx, tomcat, 8080, "TCP", "allow")
-    assert f["delivered"] is True
+    assert f["delivered"] is True and f["addressed_to"] == "10.96.100.11:8080"
     row = first_row(path, nginx, "10.96.100.11", 6, syn=True)
     out = run_json(capsys, ["path", path, "--packet", str(row + 1), "--json", "--cluster", cluster])
     assert out["service"] == "linux/tomcat"
@@ -137,6 +137,9 @@ def test_services_and_dnat(name: str, capsys) -> None:
     assert f"10.96.100.11:8080 → {tomcat}:8080" in nat[0]["nat"]
     services = {f["service"] for f in flows}
     assert {"linux/nginx", "python/nginx", "kube-system/kube-dns"} <= services   # NodePorts and DNS
+    nodeport = [f for f in flows if f["addressed_to"] == "172.31.7.112:30008"]
+    assert len(nodeport) == 1 and nodeport[0]["client"].startswith("172.31.7.100:")
+    assert nodeport[0]["service"] == "linux/nginx" and nodeport[0]["dst"] == nginx
 
 
 def test_same_node_is_bridged(capsys) -> None:

@@ -244,13 +244,38 @@ class HopAnalysis:
                                       mode=mode, next_hop=self._flow_next_hop(f),
                                       inner_len=int(fl["max_len"][f]), nodes=ends,
                                       stop_side=self._flow_stop_side(f))
+            addressed_to, client = self._pre_nat(init_pk)
+            svc = self._service_name(first_pk) or self._service_name(init_pk)
+            if svc or addressed_to or client:
+                via = f"via Service {svc}" if svc else "rewritten by kube-proxy"
+                if addressed_to:
+                    via += f" (sent to {addressed_to})"
+                if client:
+                    via += f", client {client} masqueraded"
+                expl = f"{via}. {expl}"
             out.append(Flow(f, src, dst, int(c[sp_key][rep]), int(c[dp_key][rep]),
                             PROTO_NAMES.get(proto, str(proto)), self._pod_name(init_pk, side_s),
                             self._pod_name(init_pk, side_d), int(packets[f]), points_of.get(f, []),
                             verdict if self.facts.present else None, dropped_after, expl,
-                            self._service_name(first_pk) or self._service_name(init_pk), mode,
-                            int(fl["first_row"][f]) + 1, delivered, int(n_dropped[f])))
+                            svc, mode, int(fl["first_row"][f]) + 1, delivered, int(n_dropped[f]),
+                            vtext or None, addressed_to, client))
         return out
+
+    def _pre_nat(self, pid: int) -> tuple[str | None, str | None]:
+        """For a forward packet: (destination before DNAT, source before masquerade) as "ip:port", when seen."""
+        c = self._c
+        rep = int(self._pk["rep"][pid])
+        fwd = bool(self._pk["forward"][pid])
+        dst_col, dport_col = ("i_dst", "i_dport") if fwd else ("i_src", "i_sport")
+        src_col, sport_col = ("i_src", "i_sport") if fwd else ("i_dst", "i_dport")
+        addressed = client = None
+        for r in self.rows_of(pid).tolist():
+            ver = int(c["i_ver"][r])
+            if addressed is None and (c[dst_col][r] != c[dst_col][rep] or c[dport_col][r] != c[dport_col][rep]):
+                addressed = f"{self._addr(ver, int(c[dst_col][r]))}:{int(c[dport_col][r])}"
+            if client is None and c[src_col][r] != c[src_col][rep]:
+                client = f"{self._addr(ver, int(c[src_col][r]))}:{int(c[sport_col][r])}"
+        return addressed, client
 
     def _flow_next(self, f: int) -> str | None:
         pid = int(self._fl["drop_packet"][f])

@@ -103,10 +103,13 @@ class Flow:
     delivered: bool | None = None
     dropped_packets: int = 0
     policy: str | None = None
+    addressed_to: str | None = None   # what the initiator sent to, before kube-proxy's DNAT ("ip:port")
+    client: str | None = None         # the initiator before masquerade (NodePort), "ip:port"
 
     def to_json(self) -> dict[str, Any]:
         return {"flow_id": self.flow_id, "src": self.src, "dst": self.dst, "sport": self.sport, "dport": self.dport,
                 "proto": self.proto, "src_pod": self.src_pod, "dst_pod": self.dst_pod, "packets": self.packets,
                 "points": self.points, "verdict": self.verdict, "dropped_after": self.dropped_after,
                 "explanation": self.explanation, "service": self.service, "cni": self.cni,
-                "first_no": self.first_no, "delivered": self.delivered, "dropped_packets": self.dropped_packets}
+                "first_no": self.first_no, "delivered": self.delivered, "dropped_packets": self.dropped_packets,
+                "addressed_to": self.addressed_to, "client": self.client}
