@@ -142,19 +142,27 @@ class ColumnStore:
         del self._narrow[name]
 
     def _densify(self, group: tuple[str, ...]) -> None:
-        """Store ``group`` densely from now on, converting the rows stored so far."""
+        """Store ``group`` densely from now on, converting the rows stored so far.
+
+        The physical column dict is replaced, never mutated, so a reader on another thread that took the old
+        dict still sees a consistent set of arrays.
+        """
         values = {name: self._rebuild(name, 0, self._n) for name in group}
+        phys = dict(self._phys)
         if group is SPARSE:
-            self._sparse = False
             for name in SPARSE:
-                del self._phys["x_" + name]
+                del phys["x_" + name]
         else:
-            self._union = False
-            del self._phys["l4a"], self._phys["l4b"]
+            del phys["l4a"], phys["l4b"]
         for name, arr in values.items():
             grow = _Grow(self.schema[name])
             grow.append(arr)
-            self._phys[name] = grow
+            phys[name] = grow
+        self._phys = phys
+        if group is SPARSE:
+            self._sparse = False
+        else:
+            self._union = False
         self._cache.clear()
 
     def reorder(self, order: np.ndarray) -> None:
@@ -183,6 +191,8 @@ class ColumnStore:
         grow = self._phys.get(name)
         if grow is not None and name not in self._narrow:
             out = grow.arr[lo:hi]
+            if len(out) < hi - lo:                    # widened on another thread meanwhile: read again
+                out = self._rebuild(name, lo, hi)
         else:
             out = self._rebuild(name, lo, hi)
             if whole:
@@ -191,22 +201,23 @@ class ColumnStore:
         return out
 
     def _rebuild(self, name: str, lo: int, hi: int) -> np.ndarray:
-        grow = self._phys.get(name)
+        phys = self._phys                             # one consistent set (see _densify)
+        grow = phys.get(name)
         if grow is not None:                          # dense (possibly narrow)
             return grow.arr[lo:hi].astype(self.schema[name])
         if name in SPARSE:
-            enc = self._phys["encap"].arr[lo:hi] != 0
-            start = int(np.count_nonzero(self._phys["encap"].arr[:lo])) if lo else 0
-            stored = self._phys["x_" + name].arr[start:start + int(np.count_nonzero(enc))]
+            enc = phys["encap"].arr[lo:hi] != 0
+            start = int(np.count_nonzero(phys["encap"].arr[:lo])) if lo else 0
+            stored = phys["x_" + name].arr[start:start + int(np.count_nonzero(enc))]
             if name == "vni":
                 out = np.full(hi - lo, -1, self.schema[name])
             else:
-                out = self._phys["i" + name[1:]].arr[lo:hi].copy()
+                out = phys["i" + name[1:]].arr[lo:hi].copy()
             out[enc] = stored
             return out
-        icmp = np.isin(self._phys["i_proto"].arr[lo:hi], ICMP_PROTOS)
-        a = self._phys["l4a"].arr[lo:hi]
-        b = self._phys["l4b"].arr[lo:hi]
+        icmp = np.isin(phys["i_proto"].arr[lo:hi], ICMP_PROTOS)
+        a = phys["l4a"].arr[lo:hi]
+        b = phys["l4b"].arr[lo:hi]
         if name == "tcp_seq":
             out = np.where(icmp, 0, a)
         elif name == "tcp_ack":
