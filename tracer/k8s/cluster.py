@@ -73,10 +73,10 @@ class Pod:
     host_network: bool
     ports: tuple[ContainerPort, ...]
     phase: str | None
+    key: str = field(init=False, compare=False)       # "namespace/name", computed once (a hot dict key)
 
-    @property
-    def key(self) -> str:
-        return f"{self.namespace}/{self.name}"
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "key", f"{self.namespace}/{self.name}")
 
     @property
     def ip(self) -> str | None:
@@ -146,15 +146,17 @@ class Endpoint:
     host_network: bool = False
     version: int = 0
     value: int = 0
+    ns_labels: LabelSet | None = None   # labels of a pod's namespace (what namespaceSelector sees)
+    is_policy_pod: bool = field(init=False, compare=False)
+    """A pod NetworkPolicy can select: a pod that is not on the host network (computed once: checked per rule)."""
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "is_policy_pod", self.kind == "pod" and self.pod is not None
+                           and not self.host_network)
 
     @property
     def labels(self) -> dict[str, str]:
         return self.pod.label_map if self.pod is not None else {}
-
-    @property
-    def is_policy_pod(self) -> bool:
-        """A pod NetworkPolicy can select: a pod that is not on the host network."""
-        return self.kind == "pod" and self.pod is not None and not self.host_network
 
     def __str__(self) -> str:
         if self.kind == "pod":
@@ -447,6 +449,7 @@ class Cluster:
         for pol in self.policies:
             self._policies_by_ns.setdefault(pol.namespace, []).append(pol)
         self._policies = {pol.key: pol for pol in self.policies}
+        self._resolved: dict[str, Endpoint] = {}   # address text → Endpoint, as asked (packets repeat addresses)
         self.version = getattr(self, "version", 0) + 1
 
     # -- lookups -------------------------------------------------------------------------------------------------
@@ -478,10 +481,20 @@ class Cluster:
     # -- resolution ----------------------------------------------------------------------------------------------
     def resolve_ip(self, ip: str) -> Endpoint:
         """What ``ip`` is: pod, node (hostNetwork pods included), service, or external. ValueError if not an IP."""
+        found = self._resolved.get(ip)
+        if found is not None:
+            return found
+        if len(self._resolved) >= 1 << 20:
+            self._resolved.clear()
+        found = self._resolved[ip] = self._resolve_ip(ip)
+        return found
+
+    def _resolve_ip(self, ip: str) -> Endpoint:
         text, version, value = canonical_ip(ip)
         pod = self._pod_ips.get(text)
         if pod is not None:
-            return Endpoint("pod", text, pod.namespace, pod.name, pod.node, pod, version=version, value=value)
+            return Endpoint("pod", text, pod.namespace, pod.name, pod.node, pod, version=version, value=value,
+                            ns_labels=self.namespace(pod.namespace).labels)
         node = self._node_ips.get(text)
         if node is not None:
             return Endpoint("node", text, None, node.name, node.name, version=version, value=value)
@@ -513,7 +526,8 @@ class Cluster:
         if pod.host_network:
             return Endpoint("node", text, pod.namespace, pod.name, pod.node, pod, host_network=True,
                             version=ver, value=value)
-        return Endpoint("pod", text, pod.namespace, pod.name, pod.node, pod, version=ver, value=value)
+        return Endpoint("pod", text, pod.namespace, pod.name, pod.node, pod, version=ver, value=value,
+                        ns_labels=self.namespace(pod.namespace).labels)
 
     def endpoint(self, spec: str | Endpoint, version: int | None = None) -> Endpoint:
         """``NAMESPACE/POD`` or an IP address as an Endpoint; ClusterError naming what is unknown."""

@@ -71,8 +71,19 @@ def direction_reason(d: DirectionVerdict) -> str:
     side = "from" if kind == "ingress" else "to"
     text = f"{head}; no {kind} rule allows {side} {d.peer} on {d.flow}"
     if d.near:
-        text += " (" + "; ".join(d.near[:3]) + ")"
+        text += " (" + "; ".join(near_text(n, side) for n in d.near[:3]) + ")"
     return text
+
+
+def near_text(near: tuple, side: str) -> str:
+    """A rule that half matched: ``p rule 1 matches the peer but only allows TCP/8080`` (or the reverse)."""
+    policy, rule, matched, port_hit = near
+    if matched == "peer":
+        ports = ", ".join(p.describe() for p in rule.ports or ())
+        return f"{policy.name} rule {rule.index + 1} matches the peer but only allows {ports}"
+    allows = "any port" if port_hit is None else port_hit.describe()
+    return (f"{policy.name} rule {rule.index + 1} allows {allows} but only {side} "
+            + "; ".join(p.describe(policy.namespace) for p in rule.peers or ()))
 
 
 def verdict_text(v: Verdict) -> str:

@@ -19,9 +19,7 @@ Verdicts are cached per flow; selectors cache per distinct label set (``tracer.k
 
 from __future__ import annotations
 
-import ipaddress
-from dataclasses import dataclass, field
-from functools import cached_property
+from dataclasses import dataclass
 from typing import Any
 
 from tracer.errors import ClusterError
@@ -36,36 +34,56 @@ FLOW_CACHE_SIZE = 262_144
 
 @dataclass(frozen=True, slots=True)
 class RuleMatch:
-    """The rule that let a connection through: policy, rule and peer (0-based), and what matched."""
+    """The rule that let a connection through: policy, rule and peer (0-based); texts are rendered on demand."""
 
-    policy: str          # policy name (it lives in the subject pod's namespace)
+    policy: str              # policy name (it lives in the subject pod's namespace)
     rule: int
-    peer: int | None     # None: the rule has no from/to (every peer)
-    peer_text: str
-    port_text: str
+    peer: int | None         # None: the rule has no from/to (every peer)
+    peer_rule: Peer | None = None
+    port_rule: PortRule | None = None
+    namespace: str = ""
+
+    @property
+    def peer_text(self) -> str:
+        return "any peer" if self.peer_rule is None else self.peer_rule.describe(self.namespace)
+
+    @property
+    def port_text(self) -> str:
+        return "any port" if self.port_rule is None else self.port_rule.describe()
 
     def to_dict(self) -> dict[str, Any]:
         return {"policy": self.policy, "rule": self.rule, "peer": self.peer, "peer_text": self.peer_text,
                 "port": self.port_text}
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True, eq=False)
 class DirectionVerdict:
-    """Ingress (at the destination) or egress (at the source) of one connection."""
+    """Ingress (at the destination) or egress (at the source) of one connection (treat as read-only)."""
 
     direction: str                   # "ingress" | "egress"
     subject_ep: Endpoint             # the end whose policies apply
     peer_ep: Endpoint                # the other end
     protocol: str
     port: int | None
-    peer_ns_labels: Any              # LabelSet of the peer's namespace (for explanations), or None
     applies: bool                    # the subject is a pod NetworkPolicy can select
     isolated: bool
     policies: tuple[str, ...]        # names of the policies isolating the subject in this direction
     allowed: bool
     matches: tuple[RuleMatch, ...] = ()
     note: str | None = None          # a special case: own node, hostNetwork, not a pod
-    near: tuple[str, ...] = ()       # for a denial: rules whose peer matched but not the port, and vice versa
+    _engine: Any = None              # to work out near misses when an explanation asks for them
+    _near: tuple | None = None
+
+    @property
+    def near(self) -> tuple[tuple, ...]:
+        """For a denial: (policy, rule, what matched, port rule) of rules that matched the peer or the port."""
+        if self._near is None:
+            self._near = self._engine.near_misses(self) if self._engine is not None and not self.allowed else ()
+        return self._near
+
+    @property
+    def peer_ns_labels(self) -> Any:
+        return self.peer_ep.ns_labels
 
     @property
     def subject(self) -> str:
@@ -91,35 +109,35 @@ class DirectionVerdict:
                 "matched": [m.to_dict() for m in self.matches], "reason": self.reason}
 
 
-@dataclass(frozen=True)
 class Verdict:
-    """The verdict on one new connection ``src → dst`` on ``protocol``/``port``."""
+    """The verdict on one new connection ``src → dst`` on ``protocol``/``port`` (treat as read-only)."""
 
-    src: Endpoint
-    dst: Endpoint
-    port: int | None
-    protocol: str
-    ingress: DirectionVerdict
-    egress: DirectionVerdict
-    warnings: tuple[str, ...] = ()
-    backends: tuple[Verdict, ...] = ()      # when dst is a Service: one verdict per backend
-    reply: bool = False                     # built by check_packet for a reply packet
-    allowed: bool = field(init=False)
+    __slots__ = ("src", "dst", "port", "protocol", "ingress", "egress", "warnings", "backends", "reply", "allowed",
+                 "_explanation")
 
-    def __post_init__(self) -> None:
-        if self.backends:
-            ok = all(b.allowed for b in self.backends)
-        else:
-            ok = self.ingress.allowed and self.egress.allowed
-        object.__setattr__(self, "allowed", ok)
+    def __init__(self, src: Endpoint, dst: Endpoint, port: int | None, protocol: str, ingress: DirectionVerdict,
+                 egress: DirectionVerdict, warnings: tuple[str, ...] = (), backends: tuple[Verdict, ...] = (),
+                 reply: bool = False) -> None:
+        self.src, self.dst, self.port, self.protocol = src, dst, port, protocol
+        self.ingress, self.egress = ingress, egress
+        self.warnings = warnings
+        self.backends = backends              # when dst is a Service: one verdict per backend
+        self.reply = reply                    # built by check_packet for a reply packet
+        self.allowed = all(b.allowed for b in backends) if backends else ingress.allowed and egress.allowed
+        self._explanation: str | None = None
 
     @property
     def verdict(self) -> str:
         return "allow" if self.allowed else "deny"
 
-    @cached_property
+    @property
     def explanation(self) -> str:
-        return explain.verdict_text(self)
+        if self._explanation is None:
+            self._explanation = explain.verdict_text(self)
+        return self._explanation
+
+    def __repr__(self) -> str:
+        return f"Verdict({self.verdict} {self.src} -> {self.dst} {explain.flow_text(self.protocol, self.port)})"
 
     def to_dict(self) -> dict[str, Any]:
         out = {"from": str(self.src), "to": str(self.dst), "port": self.port, "protocol": self.protocol,
@@ -134,8 +152,8 @@ class Verdict:
 
 def normalise_protocol(protocol: str | int | None) -> str:
     """``TCP``/``UDP``/``SCTP``/``ICMP``… from a name or an IP protocol number."""
-    if protocol is None:
-        return "TCP"
+    if protocol in PORT_PROTOCOLS or protocol is None:
+        return protocol or "TCP"
     if isinstance(protocol, int) or (isinstance(protocol, str) and protocol.isdigit()):
         return IP_PROTOCOLS.get(int(protocol), str(int(protocol)))
     return str(protocol).upper()
@@ -148,6 +166,12 @@ class PolicyEngine:
         self.cluster = cluster
         self._selected: dict[str, tuple[tuple[NetworkPolicy, ...], tuple[NetworkPolicy, ...]]] = {}
         self._cache: dict[tuple, Verdict] = {}
+        self._flat_in: dict[str, tuple[tuple[str, ...], tuple[tuple, ...]]] = {}    # pod key → rules
+        self._flat_out: dict[str, tuple[tuple[str, ...], tuple[tuple, ...]]] = {}
+        self._index_in: dict[str, tuple[dict, tuple]] = {}
+        self._index_out: dict[str, tuple[dict, tuple]] = {}
+        self._dns_warnings: dict[str, str | None] = {}
+        self._dns_pods: list[Pod] | None = None
 
     # -- isolation -----------------------------------------------------------------------------------------------
     def isolating(self, pod: Pod) -> tuple[tuple[NetworkPolicy, ...], tuple[NetworkPolicy, ...]]:
@@ -176,7 +200,7 @@ class PolicyEngine:
         if peer.namespace_selector is None:
             if ep.namespace != policy.namespace:
                 return False
-        elif not peer.namespace_selector.matches(self.cluster.namespace(ep.namespace).labels):
+        elif not peer.namespace_selector.matches(ep.ns_labels or self.cluster.namespace(ep.namespace).labels):
             return False
         return peer.pod_selector is None or peer.pod_selector.matches(ep.pod.labels)
 
@@ -195,61 +219,121 @@ class PolicyEngine:
             return False
         return dst.pod.named_port(rule.port, protocol) == port
 
-    def _rule_match(self, policy: NetworkPolicy, rule: Rule, peer_ep: Endpoint, protocol: str,
-                    port: int | None, dst: Endpoint, side: str) -> tuple[RuleMatch | None, str | None]:
-        """(match, near-miss text) of one rule."""
-        port_text = None
-        if rule.ports is None:
-            port_text = "any port"
-        else:
-            for pr in rule.ports:
-                if self.port_matches(pr, protocol, port, dst):
-                    port_text = pr.describe()
-                    break
-        peer_idx, peer_text = None, None
-        if rule.peers is None:
-            peer_text = "any peer"
-        else:
-            for peer in rule.peers:
-                if self.peer_matches(policy, peer, peer_ep):
-                    peer_idx, peer_text = peer.index, peer.describe(policy.namespace)
-                    break
-        if port_text is not None and peer_text is not None:
-            return RuleMatch(policy.name, rule.index, peer_idx, peer_text, port_text), None
-        if peer_text is not None:
-            ports = ", ".join(p.describe() for p in rule.ports or ())
-            return None, f"{policy.name} rule {rule.index + 1} matches the peer but only allows {ports}"
-        if port_text is not None and rule.peers:
-            return None, f"{policy.name} rule {rule.index + 1} allows {port_text} but only {side} " + \
-                "; ".join(p.describe(policy.namespace) for p in rule.peers)
-        return None, None
+    def _rules(self, pod: Pod, direction: str) -> tuple[tuple[str, ...], tuple[tuple, ...]]:
+        """(isolating policy names, flattened (policy, rule, ports, peers)) for a pod and direction, cached."""
+        cache = self._flat_in if direction == "ingress" else self._flat_out
+        found = cache.get(pod.key)
+        if found is None:
+            ingress, egress = self.isolating(pod)
+            policies = ingress if direction == "ingress" else egress
+            flat = tuple((pol, rule, rule.ports, rule.peers) for pol in policies
+                         for rule in (pol.ingress if direction == "ingress" else pol.egress))
+            found = cache[pod.key] = (tuple(p.name for p in policies), flat)
+        return found
+
+    def _port_index(self, pod: Pod, direction: str) -> tuple[dict, tuple]:
+        """The subject's rules split for lookup: {(protocol, port): rules whose ports are all plain numbers}, and
+        the rest (no ports, port ranges, named ports, protocol-only entries), each as (order, policy, rule, port
+        entry or None, peers); order keeps policy/rule order for explanations."""
+        cache = self._index_in if direction == "ingress" else self._index_out
+        found = cache.get(pod.key)
+        if found is None:
+            exact: dict[tuple[str, int], list] = {}
+            other = []
+            for order, (pol, rule, ports, peers) in enumerate(self._rules(pod, direction)[1]):
+                if ports is not None and all(pr.port.__class__ is int and pr.end_port is None for pr in ports):
+                    for pr in ports:
+                        exact.setdefault((pr.protocol, pr.port), []).append((order, pol, rule, pr, peers))
+                else:
+                    other.append((order, pol, rule, ports, peers))
+            found = cache[pod.key] = (exact, tuple(other))
+        return found
 
     def _direction(self, direction: str, subject: Endpoint, peer: Endpoint, protocol: str, port: int | None,
                    dst: Endpoint) -> DirectionVerdict:
-        ns_labels = self.cluster.namespace(peer.namespace).labels if peer.is_policy_pod else None
-        head = (direction, subject, peer, protocol, port, ns_labels)
+        """Whether ``subject``'s policies in ``direction`` let ``peer`` through on (protocol, port)."""
         if not subject.is_policy_pod:
             note = "hostNetwork" if subject.host_network else "not a pod"
-            return DirectionVerdict(*head, False, False, (), True, note=note)
-        ingress_pols, egress_pols = self.isolating(subject.pod)
-        policies = ingress_pols if direction == "ingress" else egress_pols
-        names = tuple(p.name for p in policies)
+            return DirectionVerdict(direction, subject, peer, protocol, port, False, False, (), True, note=note)
+        names = self._rules(subject.pod, direction)[0]
         if direction == "ingress" and peer.kind == "node" and peer.node is not None and peer.node == subject.node:
-            return DirectionVerdict(*head, True, bool(policies), names, True,
+            return DirectionVerdict(direction, subject, peer, protocol, port, True, bool(names), names, True,
                                     note="own node")
-        if not policies:
-            return DirectionVerdict(*head, True, False, (), True)
-        matches, near = [], []
-        for pol in policies:
-            for rule in (pol.ingress if direction == "ingress" else pol.egress):
-                m, miss = self._rule_match(pol, rule, peer, protocol, port, dst,
-                                           "from" if direction == "ingress" else "to")
-                if m is not None:
-                    matches.append(m)
-                elif miss is not None:
-                    near.append(miss)
-        return DirectionVerdict(*head, True, True, names, bool(matches),
-                                tuple(matches), near=tuple(near) if not matches else ())
+        if not names:
+            return DirectionVerdict(direction, subject, peer, protocol, port, True, False, (), True)
+        exact, other = self._port_index(subject.pod, direction)
+        # The engine's hot path: candidate rules by (protocol, port) first, then the peers of those only.
+        candidates = []
+        for order, pol, rule, ports, peers in other:
+            port_hit = None
+            if ports is not None:
+                for pr in ports:
+                    if pr.protocol != protocol:
+                        continue
+                    want = pr.port
+                    if want is None:
+                        port_hit = pr
+                        break
+                    if port is None:
+                        continue
+                    if want.__class__ is int:
+                        if (want <= port <= pr.end_port) if pr.end_port is not None else want == port:
+                            port_hit = pr
+                            break
+                    elif dst.is_policy_pod and dst.pod.named_port(want, protocol) == port:
+                        port_hit = pr
+                        break
+                if port_hit is None:
+                    continue
+            candidates.append((order, pol, rule, port_hit, peers))
+        hits = exact.get((protocol, port))
+        if hits:
+            candidates = sorted(candidates + hits, key=_order) if candidates else hits
+        matches = []
+        if candidates:
+            peer_pod = peer.is_policy_pod
+            peer_ns, peer_ns_labels = peer.namespace, peer.ns_labels
+            peer_labels = peer.pod.labels if peer_pod else None
+            has_ip, ver, val = peer.ip is not None, peer.version, peer.value
+            for _, pol, rule, port_hit, peers in candidates:
+                if peers is None:
+                    matches.append(RuleMatch(pol.name, rule.index, None, None, port_hit, pol.namespace))
+                    continue
+                for pe in peers:
+                    block = pe.ip_block
+                    if block is not None:
+                        if not (has_ip and block.contains(ver, val)):
+                            continue
+                    elif not peer_pod:
+                        continue
+                    else:
+                        nss = pe.namespace_selector
+                        if nss is None:
+                            if peer_ns != pol.namespace:
+                                continue
+                        elif not nss.matches(peer_ns_labels):
+                            continue
+                        if pe.pod_selector is not None and not pe.pod_selector.matches(peer_labels):
+                            continue
+                    matches.append(RuleMatch(pol.name, rule.index, pe.index, pe, port_hit, pol.namespace))
+                    break
+        return DirectionVerdict(direction, subject, peer, protocol, port, True, True, names, bool(matches),
+                                tuple(matches), _engine=self)
+
+    def near_misses(self, d: DirectionVerdict) -> tuple[tuple, ...]:
+        """Rules of a denying direction that matched the peer but not the port, or the port but not the peer."""
+        if not d.subject_ep.is_policy_pod:
+            return ()
+        dst = d.subject_ep if d.direction == "ingress" else d.peer_ep
+        out = []
+        for pol, rule, ports, peers in self._rules(d.subject_ep.pod, d.direction)[1]:
+            port_hit = next((pr for pr in ports if self.port_matches(pr, d.protocol, d.port, dst)), None) \
+                if ports is not None else None
+            port_ok = ports is None or port_hit is not None
+            peer_ok = peers is None or any(self.peer_matches(pol, pe, d.peer_ep) for pe in peers)
+            if port_ok != peer_ok:
+                out.append((pol, rule, "peer" if peer_ok else "port", port_hit))
+        return tuple(out)
 
     # -- verdicts ------------------------------------------------------------------------------------------------
     def _endpoints(self, src: Any, dst: Any, port: int | None, protocol: str) -> tuple[Endpoint, Endpoint]:
@@ -257,10 +341,15 @@ class PolicyEngine:
         c = self.cluster
         src_ep = src if isinstance(src, Endpoint) else None
         dst_ep = dst if isinstance(dst, Endpoint) else None
-        if src_ep is None and _is_ip(src):
-            src_ep = c.resolve_ip(src)
-        if dst_ep is None and _is_ip(dst):
-            dst_ep = c.resolve(dst, port, protocol) if protocol in PORT_PROTOCOLS else c.resolve_ip(dst)
+        try:
+            if src_ep is None and _is_ip(src):
+                src_ep = c.resolve_ip(src)
+            if dst_ep is None and _is_ip(dst):
+                dst_ep = c.resolve(dst, port, protocol) if protocol in PORT_PROTOCOLS and port is not None \
+                    else c.resolve_ip(dst)
+        except ValueError:
+            bad = dst if src_ep is not None else src
+            raise ClusterError(f"{bad!r} is neither NAMESPACE/POD nor an IP address") from None
         if src_ep is None:
             src_ep = c.endpoint(src, dst_ep.version if dst_ep is not None and dst_ep.version else None)
         if dst_ep is None:
@@ -274,7 +363,8 @@ class PolicyEngine:
         if port is not None:
             if isinstance(port, bool) or not isinstance(port, int) or not 0 <= port <= 65535:
                 raise ClusterError(f"port {port!r} is not a port number (0-65535)")
-        key = (_key(src), _key(dst), port, protocol)
+        key = (src if src.__class__ is str else _key(src), dst if dst.__class__ is str else _key(dst), port,
+               protocol)
         found = self._cache.get(key)
         if found is not None:
             return found
@@ -332,10 +422,18 @@ class PolicyEngine:
     # -- advice --------------------------------------------------------------------------------------------------
     def dns_warning(self, pod: Pod) -> str | None:
         """The tutorial's pitfall: an egress-isolated pod whose egress rules allow neither UDP/53 nor TCP/53."""
+        if pod.key not in self._dns_warnings:
+            self._dns_warnings[pod.key] = self._dns_warning(pod)
+        return self._dns_warnings[pod.key]
+
+    def _dns_warning(self, pod: Pod) -> str | None:
         _, egress = self.isolating(pod)
         if not egress:
             return None
-        dns_pods = [p for p in self.cluster.pods if p.label_map.get("k8s-app") == "kube-dns" and p.ip]
+        if self._dns_pods is None:
+            # CoreDNS and kube-dns both carry k8s-app=kube-dns (the label the kube-dns Service selects).
+            self._dns_pods = [p for p in self.cluster.pods if p.label_map.get("k8s-app") == "kube-dns" and p.ip]
+        dns_pods = self._dns_pods
         src = self.cluster.pod_endpoint(pod)
         for proto in ("UDP", "TCP"):
             if dns_pods:
@@ -356,14 +454,14 @@ class PolicyEngine:
                 "name lookups will fail; add an egress rule to kube-dns on UDP and TCP port 53")
 
 
+def _order(candidate: tuple) -> int:
+    return candidate[0]
+
+
 def _is_ip(value: Any) -> bool:
-    if not isinstance(value, str):
-        return False
-    try:
-        ipaddress.ip_address(value.strip())
-    except ValueError:
-        return False
-    return True
+    """An address rather than ``ns/pod``: addresses never hold a slash, ``ns/pod`` always does (a string that is
+    neither fails later, in ``Cluster.resolve_ip``/``endpoint``, with a message saying so)."""
+    return isinstance(value, str) and "/" not in value
 
 
 def _key(value: Any) -> Any:
