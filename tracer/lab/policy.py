@@ -4,6 +4,10 @@ The tutorial's policy: tomcat in ``linux`` accepts TCP 8080 only from pods of th
 enforces such a policy in the node's FORWARD path, just before the packet is sent into the pod's veth; we drop in
 the veth's netdev *egress* hook, which runs before the packet reaches packet taps, so a capture on that veth never
 sees it — exactly what a capture shows on a real node: last seen on the bridge / tunnel, never on the veth.
+
+Only the policy's TCP 8080 part is enforced (other-namespace sources to port 8080). What the policy also implies —
+nothing else reaches tomcat, ICMP included — is left unenforced on purpose: the captures then also show a flow the
+policy denies but the datapath delivers, the mismatch ``tracer reach`` exists to flag.
 """
 
 from __future__ import annotations
