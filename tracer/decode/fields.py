@@ -167,9 +167,12 @@ def _heads(data: "_Bytes", offsets: np.ndarray, caplens: np.ndarray) -> tuple[np
     start = np.clip(offsets, 0, data.size)
     head_len = np.clip(np.minimum(caplens, data.size - start), 0, HEAD)
     whole = start + HEAD <= data.size
-    heads = np.empty((n + 1, HEAD), np.uint8)
-    heads[:n] = data.take(np.dtype(f"V{HEAD}"), start, whole).view(np.uint8).reshape(n, HEAD)
-    heads[n] = 0
+    view = data.view(np.dtype(f"V{HEAD}"))
+    if view is None:
+        heads = np.zeros((n + 1, HEAD), np.uint8)
+    else:  # one gather of n + 1 rows (the last a dummy, zeroed): no second copy to append the zero row
+        heads = view[np.append(np.where(whole, start, 0), 0)].view(np.uint8).reshape(n + 1, HEAD)
+        heads[n] = 0
     tail = np.flatnonzero(~whole)  # frames within HEAD bytes of the buffer's end: copy byte by byte
     if tail.size:
         at = np.arange(HEAD)
@@ -246,15 +249,9 @@ class _Bytes:
         ``ok`` must imply ``0 <= pos`` and ``pos + dt.itemsize <= self.size`` (callers check against frame ends,
         which never pass the buffer end).
         """
-        view = self._views.get(dt)
+        view = self.view(dt)
         if view is None:
-            if self.size < dt.itemsize:
-                return np.zeros(len(pos), dt)
-            # Structured records are gathered as opaque bytes and reinterpreted: numpy's fancy indexing of a
-            # structured dtype copies field by field (about 10x slower than a plain void copy).
-            raw = np.dtype(f"V{dt.itemsize}") if dt.names else dt
-            view = self._views[dt] = np.ndarray((self.size - dt.itemsize + 1,), raw, buffer=self.buf,
-                                                strides=(1,))
+            return np.zeros(len(pos), dt)
         if ok.all():
             rec = view[pos]
         elif self.zeros_at is not None:
@@ -263,6 +260,19 @@ class _Bytes:
             rec = view[np.where(ok, pos, 0)]
             rec.view(np.uint8).reshape(len(rec), dt.itemsize)[~ok] = 0
         return rec.view(dt) if dt.names else rec
+
+    def view(self, dt: np.dtype) -> np.ndarray | None:
+        """The buffer as one ``dt`` record starting at every byte (None when it is shorter than one record).
+
+        Structured records are viewed as opaque bytes and reinterpreted after the gather: numpy's fancy indexing
+        of a structured dtype copies field by field (about 10x slower than a plain void copy).
+        """
+        view = self._views.get(dt)
+        if view is None and self.size >= dt.itemsize:
+            raw = np.dtype(f"V{dt.itemsize}") if dt.names else dt
+            view = self._views[dt] = np.ndarray((self.size - dt.itemsize + 1,), raw, buffer=self.buf,
+                                                strides=(1,))
+        return view
 
 
 class _Level:
