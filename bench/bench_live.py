@@ -88,8 +88,7 @@ def one_rate(pps: int, seconds: float, buffer_mb: int, tmp: str, ring_mb: int | 
     spool_peak = 0
     while flood.poll() is None:
         if tracer_pid is None:
-            kids = sh("pgrep", "-P", str(procs["tracer"].pid), check=False).stdout.split()
-            tracer_pid = int(kids[0]) if kids else procs["tracer"].pid
+            tracer_pid = procs["tracer"].pid     # nsenter execs tracer in place
         peak = max(peak, _hwm(tracer_pid))
         spool_peak = max(spool_peak, sum(os.path.getsize(os.path.join(tmp, f)) for f in os.listdir(tmp)
                                           if f.startswith("tr.pcapng")))

@@ -213,8 +213,7 @@ def test_kernel_drops_are_reported(floodns, tmp_path) -> None:
                              *_live("-i", "fb", "--quiet", "--buffer-mb", "2", "--write", str(out))],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     _wait_for(str(out) + ".part")
-    kids = subprocess.run(["pgrep", "-P", str(proc.pid)], capture_output=True, text=True).stdout.split()
-    pid = int(kids[0]) if kids else proc.pid   # nsenter execs, so usually the same pid
+    pid = proc.pid      # nsenter (without --fork) execs tracer in place: the same process
     os.kill(pid, signal.SIGSTOP)
     try:
         subprocess.run(["nsenter", f"--net=/run/netns/{floodns}", PY, "-m", "tracer.lab.flood", "fa", "50000", "1",
