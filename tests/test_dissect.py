@@ -129,6 +129,25 @@ def test_values_are_the_numbers_people_compare():
     assert field(d, 1, "src").value == "192.168.0.10" and field(d, 6, "flags").value == "S"
 
 
+def test_option_lists_get_one_node_per_option():
+    """Geneve options (a list of packets in scapy) become options[k] nodes spanning each option's own bytes."""
+    from scapy.contrib.geneve import GeneveOptions
+
+    opts = [GeneveOptions(classid=0x0100, type=1, data=b"12345678"), GeneveOptions(classid=0x0102, type=2, data=b"abcd")]
+    pkt = (Ether(**MAC) / IP() / UDP(sport=1, dport=6081) / GENEVE(vni=7, proto=0x6558, options=opts)
+           / Ether(**POD_MAC) / POD_TCP)
+    frame = bytes(pkt)
+    d = dissect(frame, 1)
+    geneve = d.layers[3]
+    start = geneve.offset + 8
+    for k, opt in enumerate(opts):
+        node = field(d, 3, f"options[{k}]")
+        raw = bytes(opt)
+        assert (node.offset, frame[node.offset : node.offset + node.length]) == (start, raw)
+        start += len(raw)
+    assert geneve.offset + geneve.length == start and d.layers[4].level == 1
+
+
 def test_bit_fields_span_their_containing_bytes():
     """A bit field (IP ihl, TCP flags) spans the byte(s) holding its bits and shows its value."""
     frame = bytes(STACKS["flannel-vxlan-8472-vni1"][0])

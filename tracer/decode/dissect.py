@@ -33,6 +33,7 @@ from tracer.decode.fields import VXLAN_INNER_ETHERTYPES
 from scapy.fields import ConditionalField, EnumField  # isort: skip  (after bindings: scapy is configured there)
 from scapy.packet import NoPayload, Packet, Padding, Raw  # isort: skip
 
+_ABSENT = {"[]", "b''", "''", "None", ""}
 MAX_VALUE = 240  # characters of one field value (a 64 KiB payload's repr would drown the tree)
 MAX_LAYERS = 64  # a crafted frame can nest tunnels hundreds deep; past this the rest is one Raw layer
 
@@ -287,7 +288,17 @@ def _fields(layer: Packet, head: bytes, base: int, *, stop_on_error: bool = Fals
         end_bit = _bit_pos(total, rest)
         offset = start_bit // 8
         length = max(0, (end_bit + 7) // 8 - offset)
-        out.append(FieldNode(str(fld.name), _text(_shown(fld, layer, value)), base + offset, length))
+        elements = _elements(value, length)
+        if elements is not None:  # Geneve/IP options: one node per option, each with its own bytes
+            at = base + offset
+            for k, (element, size) in enumerate(elements):
+                out.append(FieldNode(f"{fld.name}[{k}]", _text(_summary(element)), at, size))
+                at += size
+            continue
+        shown = _shown(fld, layer, value)
+        if length == 0 and shown in _ABSENT:  # IP/TCP "options: []", ICMP "unused: b''": nothing on the wire
+            continue
+        out.append(FieldNode(str(fld.name), _text(shown), base + offset, length))
     used = (_bit_pos(total, rest) + 7) // 8
     return out, min(used, total)
 
@@ -295,6 +306,31 @@ def _fields(layer: Packet, head: bytes, base: int, *, stop_on_error: bool = Fals
 # Fields people compare with numbers they know (tcpdump, tshark and kubectl print ports and VNIs in decimal);
 # scapy would show service names (``http_alt``) and hex VNIs (``0x1``).
 _DECIMAL_FIELDS = {"sport", "dport", "vni"}
+
+
+def _elements(value: Any, length: int) -> list[tuple[Packet, int]] | None:
+    """A list field of packets split into (element, byte length), when the elements' bytes add up to the field."""
+    if not isinstance(value, list) or not value or not all(isinstance(v, Packet) for v in value):
+        return None
+    sizes = []
+    for element in value:
+        raw = element.raw_packet_cache  # the bytes it was dissected from (``original`` runs to the list's end)
+        try:
+            sizes.append(len(raw) if raw is not None and not element.payload else len(bytes(element)))
+        except Exception:  # noqa: BLE001
+            return None
+    return list(zip(value, sizes)) if sum(sizes) == length else None
+
+
+def _summary(element: Packet) -> str:
+    """``classid=Linux type=0x1 length=4 data=…``: one option's fields on one line."""
+    parts = []
+    for fld in element.fields_desc:
+        try:
+            parts.append(f"{fld.name}={_shown(fld, element, element.getfieldval(fld.name))}")
+        except Exception:  # noqa: BLE001
+            continue
+    return " ".join(parts) or str(element.name)
 
 
 def _shown(fld: Any, layer: Packet, value: Any) -> str:
