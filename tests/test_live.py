@@ -100,12 +100,14 @@ def test_one_packet_at_every_hop(lab, tmp_path) -> None:
         assert encap == [0, 0, 0, 1] and index["vni"][rows_of][-1] == 1
 
 
-def test_two_nodes_from_one_command(lab) -> None:
+def test_two_nodes_from_one_command(lab, tmp_path) -> None:
     """NETNS:IFACE captures another namespace's interface: node1/eth0 and node2/eth0 in one capture, and each
     VXLAN datagram leaving node1 is seen arriving on node2 (same outer IP ID, later or equal timestamp)."""
+    out = tmp_path / "two.pcapng"
     proc = subprocess.Popen(_live("-i", "trl-node1:eth0", "-i", "trl-node2:eth0", "--no-ui", "--format", "jsonl",
-                                  "--duration", "3"), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    time.sleep(1.2)
+                                  "--write", str(out), "--duration", "3"),
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    _wait_for(str(out) + ".part")
     assert _agent(lab.pod("linux/nginx").netns, "ping", lab.pod("linux/tomcat").ip, "2").returncode == 0
     stdout, stderr = proc.communicate(timeout=30)
     assert proc.returncode == 0, stderr
