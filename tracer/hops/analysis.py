@@ -138,7 +138,8 @@ class HopAnalysis:
             cluster=self.facts.present)
         return PacketPath(pid, views, dropped, nxt, last, offsets, verdict if self.facts.present else None,
                           explanation, mode, fid, self._service_name(pid), self._pod_name(pid, "src"),
-                          self._pod_name(pid, "dst"), unplaced, vtext or None)
+                          self._pod_name(pid, "dst"), unplaced, vtext or None,
+                          self.mode_reason if mode == self.mode else "this flow's own encapsulation on the wire")
 
     def _nat_note(self, row: int, prev: int | None) -> str | None:
         """What netfilter rewrote between the previous seen hop (``prev``) and this one, or None."""

@@ -31,6 +31,8 @@ def format_path(path: Any) -> str:
     head = f"packet {path.packet_id}" if path.packet_id is not None else "packet"
     if path.cni:
         head += f" · {inert(path.cni)}"
+        if getattr(path, "cni_reason", None):
+            head += f" ({inert(path.cni_reason)})"
     if path.flow_id is not None:
         head += f" · flow {path.flow_id}"
     if path.service:

@@ -70,6 +70,7 @@ class PacketPath:
     dst_pod: str | None = None
     extra_observations: list[dict[str, Any]] = field(default_factory=list)
     policy: str | None = None     # the policy engine's full explanation (both directions)
+    cni_reason: str | None = None  # why this CNI mode (--cni, annotations, traffic, interface names)
 
     def to_json(self) -> dict[str, Any]:
         return {"hops": [h.to_json() for h in self.hops], "packet_id": self.packet_id,
@@ -77,7 +78,7 @@ class PacketPath:
                 "last_seen": self.last_seen, "clock_offsets": self.clock_offsets, "verdict": self.verdict,
                 "explanation": self.explanation, "cni": self.cni, "flow_id": self.flow_id, "service": self.service,
                 "src_pod": self.src_pod, "dst_pod": self.dst_pod, "unplaced": self.extra_observations,
-                "policy": self.policy}
+                "policy": self.policy, "cni_reason": self.cni_reason}
 
 
 @dataclass
