@@ -209,6 +209,10 @@ def run(args: argparse.Namespace) -> int:
         deleted = (f"; {cap.deleted_segments} oldest spool segment(s) rotated away" if cap.deleted_segments else "")
         print(f"tracer: captured {captured} packets on {len(points)} interface(s){lost}{deleted}{where}",
               file=sys.stderr)
+        if len(points) > 1:
+            per = ", ".join(f"{s.point} {s.captured}" + (f" ({s.dropped} dropped)" if s.dropped else "")
+                            for s in cap.snapshot())
+            print(f"tracer: per point: {per}", file=sys.stderr)
         if cap.error is not None:
             raise cap.error
         return 0
