@@ -33,6 +33,7 @@ FIRST_BATCH = 1000
 LINKTYPE_SLL2 = 276
 #: The ``source`` column is uint16; SLL2 interface indexes stop getting their own Source well before that.
 MAX_SOURCES = 8192
+SOURCE_ID_MAX = 0xFFFF  # the ``source`` column is uint16
 #: Every index column and its dtype (docs/CONTRACTS.md): the reader's five, then the decoded ones.
 SCHEMA: dict[str, np.dtype] = {"ts_ns": np.dtype(np.int64), "offset": np.dtype(np.int64),
                                "caplen": np.dtype(np.uint32), "origlen": np.dtype(np.uint32),
@@ -201,6 +202,8 @@ class IndexBuilder:
         """Source ids for the reader's interfaces, registering interfaces seen for the first time."""
         interfaces = f.reader.interfaces
         while len(f.src_ids) < len(interfaces):
+            if len(self.index.sources) > SOURCE_ID_MAX:
+                break  # the uint16 source column is full (hostile input: many files × many IDBs); see _scan
             itf = interfaces[len(f.src_ids)]
             point = point_for(f.cf.name, itf.name, f.point)
             src = Source(id=len(self.index.sources), file=f.cf.name, file_id=f.file_id, iface=itf.name,
@@ -272,7 +275,18 @@ class IndexBuilder:
             f.finished = True
         if not len(recs):
             return f, None, None
-        src = self._sources_of(f)[recs.iface]
+        ids = self._sources_of(f)
+        if len(ids) < len(f.reader.interfaces) and not bool((recs.iface < len(ids)).all()):
+            # Source ids exhausted: keep the records before the first one on an interface without an id and stop
+            # reading this file (later files stop at their first new interface too), with a warning.
+            keep = int(np.argmin(recs.iface < len(ids)))
+            recs = Records(*(getattr(recs, c)[:keep] for c in ("ts_ns", "offset", "caplen", "origlen", "iface")))
+            f.finished = True
+            f.reader.state.problem = f.reader.state.problem or \
+                f"more than {SOURCE_ID_MAX + 1} interfaces across the files; stopped reading here"
+            if not len(recs):
+                return f, None, None
+        src = ids[recs.iface]
         src = self._split_sll2(f, recs, src)
         if f.packets == 0 and len(self._files) == 1 and f.cf.complete():
             # Size the columns once from the first batch's bytes per record: no regrowing copies.
