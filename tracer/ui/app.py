@@ -25,6 +25,11 @@ from textual.widgets import Footer, ProgressBar
 from textual.worker import get_current_worker
 
 from tracer.errors import TracerError
+from tracer.ui.session import optional_import as _optional_import
+
+# The index is needed before anything can be shown: import it here, before the app starts, rather than in the
+# loader thread where it would compete for the GIL with composing the screen. Its absence is reported in the UI.
+_optional_import("tracer.capture.index")
 from tracer.ui.hex_view import HexView
 from tracer.ui.hop_ladder import HopLadder, attr
 from tracer.ui.layer_tree import LayerTree
@@ -158,6 +163,7 @@ class TracerApp(App):
         self._matches: np.ndarray | None = None
         self._before_follow: tuple[np.ndarray | None, str] | None = None
         self._builder: Any = None
+        self._early_progress: TracerApp.IndexProgress | None = None
         self._dissecting: int | None = None
         self._ui_ready = threading.Event()  # set once the panes exist; loaders started earlier wait for it
         self._live_status = ""
@@ -180,8 +186,6 @@ class TracerApp(App):
     def on_load(self) -> None:
         # Start reading before the screen is even composed: the first rows race the first paint.
         self.load_index()
-        if self.session.cluster_paths:
-            self.load_cluster()
 
     def _alive(self) -> bool:
         """The main view's panes exist (false while starting up and while the app is closing down)."""
@@ -189,12 +193,14 @@ class TracerApp(App):
                 and bool(self.screen_stack[0].query(PacketList)))
 
     def _post_when_ready(self, message: Message) -> None:
-        """From a loader thread: post once the panes are mounted (the loaders start before compose)."""
+        """From a loader thread: post once the panes are mounted (the loaders start before compose). Rows
+        indexed before that are handed to ``on_mount`` directly, so the very first paint shows them."""
+        if not self._ui_ready.is_set() and isinstance(message, self.IndexProgress):
+            self._early_progress = message
         self._ui_ready.wait(timeout=30)
         self.post_message(message)
 
     def on_mount(self) -> None:
-        self.call_after_refresh(self._ui_ready.set)
         if self._user_keymap:
             known = {binding_id for _, binding_id, _, _ in self.binding_table()}
             unknown = sorted(set(self._user_keymap) - known)
@@ -216,6 +222,13 @@ class TracerApp(App):
         self._refresh_status()
         if self.session.live is not None:
             self.set_interval(1.0, self._poll_live)
+        self._ui_ready.set()  # the panes exist: the loader may post
+        early = self._early_progress
+        if early is not None:  # rows indexed while the screen was composed: in the first paint already
+            self.on_tracer_app_index_progress(early)
+        if self.session.cluster_paths:
+            # After the first paint: parsing YAML in a thread competes for the GIL with painting the first rows.
+            self.call_after_refresh(self.load_cluster)
 
     def on_resize(self, event: events.Resize) -> None:
         self._apply_size(event.size.width, event.size.height)
@@ -274,8 +287,8 @@ class TracerApp(App):
             self._post_when_ready(self.LoadFailed("index", f"internal error: {type(exc).__name__}: {exc}"))
 
     def on_tracer_app_index_progress(self, message: IndexProgress) -> None:
-        if not self._alive():
-            return
+        if not self._alive() or (message is self._early_progress and self.load_log):
+            return  # (the early batch was already applied by on_mount)
         self._set_index(message.index, message.count)
         self.load_log.append((time.monotonic() - self._started, message.count, self.session.shown))
         pct = f"{message.fraction * 100:.0f}% " if message.fraction is not None else ""
@@ -413,7 +426,9 @@ class TracerApp(App):
         elif self._dissecting != row:  # not already on its way
             self.query_one(LayerTree).show_message("dissecting…")
             self._dissecting = row
-            self.dissect(row)
+            # After the next paint: the first dissection imports scapy (~0.5 s of CPU holding the GIL), which
+            # must not delay painting the list it was selected in.
+            self.call_after_refresh(self.dissect, row)
         self._show_hops(row)
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="dissect")
