@@ -249,9 +249,16 @@ class IndexBuilder:
                         inflight.result()
                         inflight = None
                 else:
-                    for f in self._files:
-                        if not f.finished:
-                            self._read_one(f, max(size // len(self._files), 256))
+                    # Read the file holding the merge watermark back (smallest last timestamp), so rows of the
+                    # others do not pile up unreleased; if it has nothing new yet (growing), read the others.
+                    open_files = [f for f in self._files if not f.finished]
+                    lagging = min(open_files, key=lambda f: f.max_ts)
+                    before = lagging.packets
+                    self._read_one(lagging, size)
+                    if lagging.packets == before and not lagging.finished:
+                        for f in open_files:
+                            if f is not lagging:
+                                self._read_one(f, max(size // len(open_files), 256))
                     self._release()
                     got = any(len(r) for r, _, _ in self._pending)
                 self._done = all(f.finished for f in self._files)
