@@ -167,3 +167,24 @@ def test_egress_deny_but_it_left_the_node(tmp_path: Path, capsys) -> None:
     assert dead["verdict"] == "deny"
     assert "egress, enforced on the source node node1 by client-no-egress" in dead["explanation"]
     assert "it left the source node" in dead["explanation"]
+
+
+def test_gso_aggregate_is_not_a_drop(tmp_path: Path, capsys) -> None:
+    """tcpdump on a veth sees a 20 KB GSO super-packet that eth0 carries as segments: its absence further on is
+    not a drop."""
+    from scapy.layers.inet import IP, TCP
+    from scapy.layers.l2 import Ether
+
+    from tests.hops_scenarios import CNI0_MAC
+
+    sc = Scenario()
+    tcp_conversation(sc, flannel_vxlan_packet, POD_A, POD_B, sport=40500, ipid_a=500, ipid_b=600)
+    big = Ether(src=POD_A.mac, dst=CNI0_MAC["node1"]) / IP(src=POD_A.ip, dst=POD_B.ip, id=4000, flags="DF") / \
+        TCP(sport=40500, dport=8080, flags="PA", seq=1020, ack=5021) / (b"y" * 20000)
+    sc.gap()
+    sc.add(f"node1/{POD_A.iface}", bytes(big))
+    tcp_conversation(sc, flannel_vxlan_packet, POD_A, POD_B, sport=40600, ipid_a=700, ipid_b=800)
+    files = sc.write(tmp_path)
+    flows = run_json(capsys, ["flows", *files, "--json"])
+    assert all(f["dropped_after"] is None for f in flows)
+    assert all(f["dropped_packets"] == 0 for f in flows)

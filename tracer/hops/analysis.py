@@ -39,6 +39,7 @@ from tracer.hops.verdicts import PROTO_NAMES, flow_verdicts
 
 COARSE_WINDOW_NS = 10_000_000_000  # first grouping, before clock correction: tolerates 10 s of skew
 TAIL_MARGIN_NS = 1_000_000          # a packet this close to the end of its node's capture may just be cut off
+GSO_SUSPECT_LEN = 9216              # above a jumbo frame: a segmentation-offload aggregate, not a wire packet
 COLUMNS = ("ts_ns", "source", "encap", "vni", "o_ver", "o_src", "o_dst", "o_proto", "o_ttl", "o_sport", "o_dport",
            "i_ver", "i_src", "i_dst", "i_proto", "i_ttl", "i_ipid", "i_sport", "i_dport", "i_len", "tcp_flags",
            "tcp_seq", "tcp_ack", "icmp_type", "icmp_id", "icmp_seq", "flags", "origlen")
@@ -605,6 +606,10 @@ def analyze(index: Any, cluster: Any = None, cni: str | None = None, *, window_n
         offs = np.array([a.clocks.offsets_ns.get(p.node, 0) if p.node else 0 for p in points] + [0], dtype=np.int64)
         first_ns, last_ns = first_ns - offs, last_ns - offs
     covered = (next_pt >= 0) & (first_ns[next_pt] <= pk_last_ts) & (last_ns[next_pt] >= pk_last_ts + TAIL_MARGIN_NS)
+    # A packet bigger than any underlay MTU was captured as a GSO/GRO aggregate (tcpdump on a veth sees the
+    # 64 KB super-packet, eth0 its segments): its segments are other packets, so its absence proves nothing.
+    rep_len = c["i_len"][rep].astype(np.int64)
+    covered &= (rep_len > 0) & (rep_len <= GSO_SUSPECT_LEN)   # 0: a BIG TCP aggregate over 64 KB
     last_pt = combo_last_point[combo] if n_pk else np.empty(0, dtype=np.int64)
     pk["dropped_point"] = np.where(covered, last_pt, -1)
     pk["last_point"] = last_pt
