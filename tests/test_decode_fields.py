@@ -211,6 +211,8 @@ UDP_8472_VXLAN = bytes(UDP(sport=1, dport=8472) / VXLAN(vni=1) / E() / INNER)
                            IPv6ExtHdrDestOpt() / IPv6ExtHdrDestOpt() / IPv6ExtHdrDestOpt() / IPv6ExtHdrDestOpt() /
                            IPv6ExtHdrDestOpt() / UDP(dport=53)),
                      dict(o_ver=6, o_sport=0, o_dport=0), id="IPv6 extension chain longer than the bound"),
+        pytest.param(bytes(E() / IPv6(src="fd00::1", dst="fd00::2", plen=65530) / TCP(sport=3, dport=4)),
+                     dict(o_ver=6, o_dport=4, i_len=0xFFFF, flags=0), id="IPv6 length past 65535 saturates i_len"),
         pytest.param(bytes(E() / IPv6(src="fd00::1", dst="fd00::2", plen=0) / TCP(sport=3, dport=4)),
                      dict(o_ver=6, o_dport=4, i_len=60), id="IPv6 payload length 0 (BIG TCP) uses caplen"),
     ],

@@ -607,7 +607,7 @@ class _Decoder:
         lv.put("dst", ix, dst)
         lv.put("proto", ix, nh)
         lv.put("ttl", ix, h["hlim"])
-        lv.put("ilen", ix, np.where(plen > 0, plen + 40, np.minimum(l4end - p, 0xFFFF)))
+        lv.put("ilen", ix, np.minimum(np.where(plen > 0, plen + 40, l4end - p), 0xFFFF))
         lv.put("l4pos", ix, q)
         lv.put("l4end", ix, l4end)
         lv.put("cut", ix, cut)
