@@ -7,6 +7,7 @@ shared, on captures built with scapy in tmp_path and on real captures from ../sh
 
 from __future__ import annotations
 
+import ipaddress
 import shutil
 import subprocess
 from concurrent.futures import ThreadPoolExecutor
@@ -24,7 +25,7 @@ from scapy.utils import wrpcap
 
 from tracer.capture.filter import compile_filter, field_names
 from tracer.decode.addr6 import Addr6Table
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from tracer.decode.fields import decode_frames, empty_columns
@@ -75,6 +76,9 @@ class ColumnIndex:
 
     def __getitem__(self, name: str) -> np.ndarray:
         return self.cols[name]
+
+    def addr(self, ver: int, value: int) -> str | None:
+        return None if ver == 0 else str(ipaddress.ip_address(int(value)) if ver == 4 else ipaddress.IPv6Address(value))
 
 
 def index_of(path: Path):
@@ -297,6 +301,28 @@ def test_hostile_filters_fail_cleanly_or_run_flat():
     assert rows(index, " or ".join(f"tcp.dstport == {p}" for p in range(3, 6000))) == [2, 3]
     assert rows(index, "!" * 10001 + "tcp") == []
     assert rows(index, "tcp.port in {" + " ".join(map(str, range(2, 60000, 2))) + "}") == [1, 3]
+
+
+_PIECES = ["ip.src", "ipv6.addr", "tcp.port", "vxlan", "vxlan.vni", "outer.", "inner.", "frame.len", "tcp.flags.syn",
+           "frame.interface_name", "==", "!=", "<", ">=", "eq", "in", "not", "and", "or", "xor", "!", "&&", "||", "(",
+           ")", "{", "}", ",", "..", "10.0.0.1", "10.0.0.0/8", "fd00::/8", "::1", "0x10", "010", "99999999999", "-1",
+           '"', "'", "\\", "true", "contains", "matches", "~", "lo", "/", "\x00", "\x1b[31m", "é", " "]
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.sampled_from(_PIECES) | st.text(max_size=3), max_size=14))
+@example(["ipv6.addr", "==", "fd00::/8", "or", "(", "ip.src", "in", "{", "10.0.0.0/8", "}", ")"])
+@example(["inner.", "frame.interface_name", "matches", "'", "(", "'"])
+def test_any_text_compiles_or_raises_filter_error(pieces):
+    """Whatever is typed at the prompt, compile_filter returns a filter or raises FilterError; masks never raise."""
+    index = ColumnIndex(3, o_ver=[4, 6, 0], i_ver=[4, 6, 0], o_proto=[6, 17, 0], i_proto=[6, 17, 0])
+    expr = " ".join(pieces)
+    try:
+        flt = compile_filter(expr)
+    except FilterError as err:
+        assert err.position is None or 0 <= err.position <= len(expr)
+        return
+    assert flt.mask(index).shape == (3,)
 
 
 # ---------------------------------------------------------------- errors
