@@ -30,6 +30,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                              "detected from the traffic by default")
     parser.add_argument("--vxlan-port", action="append", type=int, metavar="N", default=None,
                         help="also decode UDP port N as VXLAN (4789 and 8472 always are)")
+    parser.add_argument("--no-hops", action="store_true",
+                        help="skip the hop analysis (huge captures: the list, layers and bytes only)")
     parser.set_defaults(func=run)
 
 
@@ -102,4 +104,4 @@ def run(args: argparse.Namespace) -> int:
             raise TracerError(f"--vxlan-port {port}: not a UDP port")
     from tracer.ui.app import run_app  # Textual is imported only when the TUI really starts
 
-    return run_app(files, cluster=cluster, cni=cni, vxlan_ports=ports)
+    return run_app(files, cluster=cluster, cni=cni, vxlan_ports=ports, analyse=not args.no_hops)

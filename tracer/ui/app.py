@@ -721,8 +721,8 @@ class TracerApp(App):
     def _flow_rows(self, row: int) -> tuple[np.ndarray, str]:
         """Rows of the flow of ``row``: the hop analysis's flow id, else the inner 5-tuple both ways."""
         flow = self.session.analysis_column("flow_id")
-        if flow is not None:
-            fid = flow[row]
+        if flow is not None and int(flow[row]) >= 0:  # -1: not part of a flow (ARP, …)
+            fid = int(flow[row])
             return np.flatnonzero(flow[: self.session.total] == fid), f"flow {fid}"
         idx, n = self.session.index, self.session.total
         col = {k: np.asarray(idx[k][:n]) for k in ("i_src", "i_dst", "i_sport", "i_dport", "i_proto", "i_ver")}
