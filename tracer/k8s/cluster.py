@@ -21,7 +21,7 @@ from typing import Any
 
 from tracer.errors import ClusterError
 from tracer.k8s.netpol import NetworkPolicy, compile_policy
-from tracer.k8s.objects import RawObject, read_objects
+from tracer.k8s.objects import RawObject, read_objects, show
 from tracer.k8s.selectors import LabelSet
 
 NAME_LABEL = "kubernetes.io/metadata.name"
@@ -31,7 +31,7 @@ USED_KINDS = ("Namespace", "Node", "Pod", "Service", "Endpoints", "EndpointSlice
 def canonical_ip(text: str) -> tuple[str, int, int]:
     """(canonical text, version, integer value) of an IP address; ValueError if it is not one."""
     if not isinstance(text, str):
-        raise ValueError(f"{text!r} is not an IP address")
+        raise ValueError(f"{show(text)} is not an IP address")
     addr = ipaddress.ip_address(text.strip())
     return str(addr), addr.version, int(addr)
 
@@ -173,7 +173,7 @@ def _str(raw: RawObject, value: Any, field: str, default: str | None = None) -> 
     if value is None:
         return default
     if not isinstance(value, str):
-        raise raw.error(field, f"must be a string, not {type(value).__name__} {value!r}")
+        raise raw.error(field, f"must be a string, not {type(value).__name__} {show(value)}")
     return value
 
 
@@ -185,7 +185,7 @@ def _map(raw: RawObject, value: Any, field: str) -> dict[str, str]:
     out = {}
     for k, v in value.items():
         if not isinstance(k, str) or not isinstance(v, str):
-            raise raw.error(f"{field}.{k}", f"keys and values must be strings, got {v!r} (quote it in YAML)")
+            raise raw.error(f"{field}.{k}", f"keys and values must be strings, got {show(v)} (quote it in YAML)")
         out[k] = v
     return out
 
@@ -210,19 +210,19 @@ def _ip(raw: RawObject, value: Any, field: str) -> str:
     try:
         return canonical_ip(value)[0]
     except (ValueError, TypeError):
-        raise raw.error(field, f"{value!r} is not an IP address") from None
+        raise raw.error(field, f"{show(value)} is not an IP address") from None
 
 
 def _int(raw: RawObject, value: Any, field: str, lo: int = 0, hi: int = 65535) -> int:
     if isinstance(value, bool) or not isinstance(value, int) or not lo <= value <= hi:
-        raise raw.error(field, f"must be a number from {lo} to {hi}, not {value!r}")
+        raise raw.error(field, f"must be a number from {lo} to {hi}, not {show(value)}")
     return value
 
 
 def _protocol(raw: RawObject, value: Any, field: str) -> str:
     proto = "TCP" if value is None else value
     if not isinstance(proto, str) or proto.upper() not in ("TCP", "UDP", "SCTP"):
-        raise raw.error(field, f"unknown protocol {value!r} (expected TCP, UDP or SCTP)")
+        raise raw.error(field, f"unknown protocol {show(value)} (expected TCP, UDP or SCTP)")
     return proto.upper()
 
 
@@ -236,7 +236,7 @@ def need_name(raw: RawObject) -> str:
     if not isinstance(name, str) or not name:
         raise raw.error("metadata.name", "missing or not a string")
     if len(name) > 253 or not _DNS_SUBDOMAIN.match(name):
-        raise raw.error("metadata.name", f"{name!r} is not a valid object name (lower-case DNS subdomain)")
+        raise raw.error("metadata.name", f"{show(name)} is not a valid object name (lower-case DNS subdomain)")
     return name
 
 
@@ -246,7 +246,7 @@ def need_namespace(raw: RawObject) -> str:
     if ns is None:
         ns = "default"
     if not isinstance(ns, str) or len(ns) > 63 or not _DNS_LABEL.match(ns):
-        raise raw.error("metadata.namespace", f"{ns!r} is not a valid namespace name (lower-case DNS label)")
+        raise raw.error("metadata.namespace", f"{show(ns)} is not a valid namespace name (lower-case DNS label)")
     return ns
 
 
@@ -256,7 +256,7 @@ _need_name = need_name
 def parse_namespace(raw: RawObject) -> Namespace:
     name = _need_name(raw)
     if len(name) > 63 or not _DNS_LABEL.match(name):
-        raise raw.error("metadata.name", f"{name!r} is not a valid namespace name (lower-case DNS label)")
+        raise raw.error("metadata.name", f"{show(name)} is not a valid namespace name (lower-case DNS label)")
     labels = _map(raw, raw.metadata.get("labels"), "metadata.labels")
     labels[NAME_LABEL] = name  # the API server sets it on every namespace and never lets it differ
     return Namespace(name, LabelSet.of(labels))
@@ -283,7 +283,7 @@ def parse_node(raw: RawObject) -> Node:
         try:
             ipaddress.ip_network(cidr, strict=False)
         except (ValueError, TypeError):
-            raise raw.error(f"spec.podCIDRs[{i}]", f"{cidr!r} is not a CIDR") from None
+            raise raw.error(f"spec.podCIDRs[{i}]", f"{show(cidr)} is not a CIDR") from None
     return Node(name, _map(raw, raw.metadata.get("labels"), "metadata.labels"),
                 _map(raw, raw.metadata.get("annotations"), "metadata.annotations"),
                 tuple(addresses), tuple(internal), tuple(cidrs))
@@ -316,7 +316,7 @@ def parse_pod(raw: RawObject) -> Pod:
             ips.insert(0, ip)
     host_network = spec.get("hostNetwork", False)
     if not isinstance(host_network, bool):
-        raise raw.error("spec.hostNetwork", f"must be true or false, not {host_network!r}")
+        raise raw.error("spec.hostNetwork", f"must be true or false, not {show(host_network)}")
     return Pod(ns, name, LabelSet.of(_map(raw, raw.metadata.get("labels"), "metadata.labels")),
                _str(raw, spec.get("nodeName"), "spec.nodeName"), tuple(ips), host_network, tuple(ports),
                _str(raw, status.get("phase"), "status.phase"))
@@ -350,7 +350,7 @@ def parse_service(raw: RawObject) -> Service:
         if isinstance(target, str) and target.isdigit():
             target = int(target)
         if isinstance(target, bool) or not isinstance(target, (int, str)):
-            raise raw.error(f"{where}.targetPort", f"must be a number or a port name, not {target!r}")
+            raise raw.error(f"{where}.targetPort", f"must be a number or a port name, not {show(target)}")
         node_port = port.get("nodePort")
         ports.append(ServicePort(_str(raw, port.get("name"), f"{where}.name"),
                                  _protocol(raw, port.get("protocol"), f"{where}.protocol"), number, target,
@@ -534,19 +534,19 @@ class Cluster:
         if isinstance(spec, Endpoint):
             return spec
         if not isinstance(spec, str) or not spec.strip():
-            raise ClusterError(f"{spec!r} is neither NAMESPACE/POD nor an IP address")
+            raise ClusterError(f"{show(spec)} is neither NAMESPACE/POD nor an IP address")
         spec = spec.strip()
         try:
             return self.resolve_ip(spec)
         except ValueError:
             pass
         if spec.count("/") != 1:
-            raise ClusterError(f"{spec!r} is neither NAMESPACE/POD nor an IP address")
+            raise ClusterError(f"{show(spec)} is neither NAMESPACE/POD nor an IP address")
         ns, name = spec.split("/")
         pod = self.pod(ns, name)
         if pod is None:
             known = ", ".join(p.key for p in self.pods_in(ns)[:5])
-            hint = f" (pods in {ns}: {known})" if known else f" (no pods in namespace {ns!r})"
+            hint = f" (pods in {ns}: {known})" if known else f" (no pods in namespace {show(ns)})"
             raise ClusterError(f"no pod {spec} in the cluster state{hint}")
         return self.pod_endpoint(pod, version)
 
@@ -614,7 +614,7 @@ def load_cluster(paths: list[str] | str) -> Cluster:
             continue
         api = raw.body.get("apiVersion")
         if kind == "NetworkPolicy" and api is not None and api != "networking.k8s.io/v1":
-            raise raw.error("apiVersion", f"{api!r}: only networking.k8s.io/v1 NetworkPolicy is understood")
+            raise raw.error("apiVersion", f"{show(api)}: only networking.k8s.io/v1 NetworkPolicy is understood")
         ident = (kind, raw.namespace if kind not in ("Namespace", "Node") else None, raw.name)
         if ident in seen and kind != "EndpointSlice":
             skipped[f"duplicate {kind}"] += 1  # the same dump given twice, or a dir holding both: first one wins

@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from tracer.errors import ClusterError
-from tracer.k8s.objects import RawObject
+from tracer.k8s.objects import RawObject, show
 from tracer.k8s.selectors import Selector, SelectorError, compile_selector
 
 PROTOCOLS = ("TCP", "UDP", "SCTP")
@@ -130,11 +130,11 @@ class NetworkPolicy:
 def parse_cidr(text: Any) -> ipaddress.IPv4Network | ipaddress.IPv6Network:
     """A CIDR masked to its prefix; ValueError for anything that is not ``ADDRESS/PREFIX``."""
     if not isinstance(text, str) or "/" not in text:
-        raise ValueError(f"{text!r} is not a CIDR (ADDRESS/PREFIX)")
+        raise ValueError(f"{show(text)} is not a CIDR (ADDRESS/PREFIX)")
     try:
         return ipaddress.ip_network(text.strip(), strict=False)
     except ValueError:
-        raise ValueError(f"{text!r} is not a valid CIDR") from None
+        raise ValueError(f"{show(text)} is not a valid CIDR") from None
 
 
 def _ip_block(spec: Any, where: str, raw: RawObject) -> IPBlock:
@@ -195,11 +195,11 @@ def _port(spec: Any, where: str, raw: RawObject) -> PortRule:
     if protocol is None:
         protocol = "TCP"
     if not isinstance(protocol, str) or protocol.upper() not in PROTOCOLS:
-        raise raw.error(f"{where}.protocol", f"unknown protocol {protocol!r} (expected TCP, UDP or SCTP)")
+        raise raw.error(f"{where}.protocol", f"unknown protocol {show(protocol)} (expected TCP, UDP or SCTP)")
     protocol = protocol.upper()
     port = spec.get("port")
     if isinstance(port, bool):
-        raise raw.error(f"{where}.port", f"must be a number or a port name, not {port!r}")
+        raise raw.error(f"{where}.port", f"must be a number or a port name, not {show(port)}")
     if isinstance(port, str) and port.isdigit():
         port = int(port)
     if isinstance(port, int):
@@ -207,14 +207,14 @@ def _port(spec: Any, where: str, raw: RawObject) -> PortRule:
             raise raw.error(f"{where}.port", f"{port} is not a port number (1-65535)")
     elif isinstance(port, str):
         if len(port) > 15 or not _PORT_NAME.match(port) or not re.search("[a-z]", port):
-            raise raw.error(f"{where}.port", f"{port!r} is not a valid port name (IANA_SVC_NAME: up to 15 lower-case "
+            raise raw.error(f"{where}.port", f"{show(port)} is not a valid port name (IANA_SVC_NAME: up to 15 lower-case "
                             "letters, digits and '-')")
     elif port is not None:
         raise raw.error(f"{where}.port", f"must be a number or a port name, not {type(port).__name__}")
     end = spec.get("endPort")
     if end is not None:
         if isinstance(end, bool) or not isinstance(end, int):
-            raise raw.error(f"{where}.endPort", f"must be a number, not {end!r}")
+            raise raw.error(f"{where}.endPort", f"must be a number, not {show(end)}")
         if not isinstance(port, int):
             raise raw.error(f"{where}.endPort", "needs a numeric port (a range cannot start at a named port)")
         if not port <= end <= 65535:
@@ -274,6 +274,6 @@ def compile_policy(raw: RawObject) -> NetworkPolicy:
         raise raw.error("spec.policyTypes", "must be a list of Ingress and/or Egress")
     for i, t in enumerate(types):
         if t not in ("Ingress", "Egress"):
-            raise raw.error(f"spec.policyTypes[{i}]", f"unknown policy type {t!r} (expected Ingress or Egress)")
+            raise raw.error(f"spec.policyTypes[{i}]", f"unknown policy type {show(t)} (expected Ingress or Egress)")
     return NetworkPolicy(namespace, raw.name, selector, "Ingress" in types, "Egress" in types, ingress, egress,
                          raw.file)

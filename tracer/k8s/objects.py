@@ -16,6 +16,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import reprlib
 from collections.abc import Iterator
 from itertools import accumulate
 from dataclasses import dataclass
@@ -24,6 +25,7 @@ from typing import Any
 import yaml
 
 from tracer.errors import ClusterError
+from tracer.k8s import yamlsafe
 
 MAX_FILE_BYTES = 256 * 1024 * 1024
 MAX_EXPANDED_NODES = 1_000_000
@@ -31,12 +33,22 @@ ALIAS_EXPANSION_RATIO = 10
 SUFFIXES = (".yaml", ".yml", ".json")
 
 C_LOADER_MAX_DEPTH = 2000
+MAX_DEPTH = 200   # Kubernetes objects nest a few dozen levels; deeper input is refused before anything walks it
 
 _LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 _NOT_BRACKETS = re.compile(r"[^\[\]{}]+")
 _INDENT = re.compile(r"^[ \t]*(?:-[ \t]+)*", re.MULTILINE)
 # An anchor (&name) can only appear after a separator; without one there can be no alias expansion to check.
 _ANCHOR = re.compile(r"(?:^|[\s\[{,:-])&[^\s,\[\]{}]", re.MULTILINE)
+
+
+_REPR = reprlib.Repr()
+_REPR.maxstring, _REPR.maxother, _REPR.maxlevel, _REPR.maxlist, _REPR.maxdict = 60, 60, 2, 4, 4
+
+
+def show(value: Any) -> str:
+    """A value from a dump for an error message: repr'd (control characters escaped), short, depth-limited."""
+    return _REPR.repr(value)
 
 
 @dataclass(frozen=True)
@@ -180,9 +192,22 @@ def _parse(path: str, text: str) -> list[Any]:
     # libyaml's composer recurses in C once per nesting level and crashes the process on a deep enough document;
     # such documents go to the pure-Python SafeLoader, whose recursion ends in a RecursionError instead.
     try:
+        try:
+            # The fast path: safe_load semantics built from libyaml's events, iteratively (no C recursion).
+            return yamlsafe.load_all(text, max_expanded=MAX_EXPANDED_NODES, ratio=ALIAS_EXPANSION_RATIO,
+                                     max_depth=MAX_DEPTH)
+        except yamlsafe.Fallback:
+            pass
         deep = nesting_bound(text) > C_LOADER_MAX_DEPTH or not event_depth_within(text, C_LOADER_MAX_DEPTH)
         loader = yaml.SafeLoader if deep else _LOADER
         docs = list(yaml.load_all(text, Loader=loader))  # noqa: S506 - CSafeLoader/SafeLoader: safe_load rules
+    except yamlsafe.AliasBomb as exc:
+        n, expanded, distinct = exc.args
+        raise ClusterError(f"{path}: document {n}: YAML aliases expand to over {MAX_EXPANDED_NODES:,} nodes from "
+                           f"{distinct:,} (an alias bomb?); refusing to read it") from None
+    except yamlsafe.TooDeep:
+        raise ClusterError(f"{path}: YAML nested deeper than {MAX_DEPTH} levels; no Kubernetes object does") \
+            from None
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark
         at = f" at line {mark.line + 1} column {mark.column + 1}" if mark is not None else ""

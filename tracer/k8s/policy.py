@@ -26,6 +26,7 @@ from tracer.errors import ClusterError
 from tracer.k8s import explain
 from tracer.k8s.cluster import Cluster, Endpoint, Pod
 from tracer.k8s.netpol import NetworkPolicy, Peer, PortRule, Rule
+from tracer.k8s.objects import show
 
 PORT_PROTOCOLS = ("TCP", "UDP", "SCTP")
 IP_PROTOCOLS = {1: "ICMP", 6: "TCP", 17: "UDP", 58: "ICMPv6", 132: "SCTP"}
@@ -349,7 +350,7 @@ class PolicyEngine:
                     else c.resolve_ip(dst)
         except ValueError:
             bad = dst if src_ep is not None else src
-            raise ClusterError(f"{bad!r} is neither NAMESPACE/POD nor an IP address") from None
+            raise ClusterError(f"{show(bad)} is neither NAMESPACE/POD nor an IP address") from None
         if src_ep is None:
             src_ep = c.endpoint(src, dst_ep.version if dst_ep is not None and dst_ep.version else None)
         if dst_ep is None:
@@ -362,7 +363,7 @@ class PolicyEngine:
         protocol = normalise_protocol(protocol)
         if port is not None:
             if isinstance(port, bool) or not isinstance(port, int) or not 0 <= port <= 65535:
-                raise ClusterError(f"port {port!r} is not a port number (0-65535)")
+                raise ClusterError(f"port {show(port)} is not a port number (0-65535)")
         key = (src if src.__class__ is str else _key(src), dst if dst.__class__ is str else _key(dst), port,
                protocol)
         found = self._cache.get(key)

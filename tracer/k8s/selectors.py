@@ -16,6 +16,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from tracer.k8s.objects import show
+
 OPERATORS = ("In", "NotIn", "Exists", "DoesNotExist")
 
 
@@ -123,7 +125,7 @@ def _labels_map(value: Any, field: str) -> dict[str, str]:
     out = {}
     for k, v in value.items():
         if not isinstance(k, str) or not isinstance(v, str):
-            raise SelectorError(f"{field}.{k}", f"label keys and values must be strings, got {v!r}"
+            raise SelectorError(f"{field}.{k}", f"label keys and values must be strings, got {show(v)}"
                                 " (quote it in YAML)")
         out[k] = v
     return out
@@ -151,7 +153,7 @@ def compile_selector(spec: Any, field: str) -> Selector:
         if not isinstance(key, str) or not key:
             raise SelectorError(f"{where}.key", "missing or not a string")
         if op not in OPERATORS:
-            raise SelectorError(f"{where}.operator", f"unknown operator {op!r} (expected {', '.join(OPERATORS)})")
+            raise SelectorError(f"{where}.operator", f"unknown operator {show(op)} (expected {', '.join(OPERATORS)})")
         if values is None:
             values = []
         if not isinstance(values, list) or not all(isinstance(v, str) for v in values):
