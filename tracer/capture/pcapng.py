@@ -35,6 +35,10 @@ def _tsresol_valid(code: int) -> bool:
     return (code & 0x7F) <= (63 if code & 0x80 else 19)
 
 
+# if_tsoffset is whole seconds added to every timestamp; beyond this it cannot be expressed in int64 ns.
+_TSOFFSET_MAX = (1 << 63) // 1_000_000_000
+
+
 def ticks_to_ns(raw: np.ndarray, tsresol: int, tsoffset: int) -> np.ndarray:
     """Timestamps in ``if_tsresol`` units (uint64) -> int64 ns since the epoch, plus ``if_tsoffset`` seconds."""
     v = tsresol & 0x7F
@@ -314,6 +318,8 @@ class PcapngReader:
                 itf.tsresol = value[0]
             elif code == _IF_TSOFFSET and len(value) >= 8:
                 itf.tsoffset = struct.unpack_from(order + "q", value)[0]
+                if abs(itf.tsoffset) > _TSOFFSET_MAX:
+                    raise _Damaged(f"{where}: if_tsoffset {itf.tsoffset} s is beyond what a 64-bit ns timestamp holds")
         self._section_ifaces.append(len(self.interfaces))
         self.interfaces.append(itf)
 
