@@ -38,3 +38,51 @@ def test_sources_beyond_uint16_across_files(tmp_path: Path, capsys) -> None:
     # The first 15 files fit entirely (15 × 4096 = 61,440 sources); nothing of theirs may be lost.
     assert 30 <= len(rows) < 34, len(rows)
     assert "interfaces" in result.err
+
+
+def _epb_ticks(ticks: int) -> bytes:
+    """An EPB on interface 0 whose 64-bit timestamp is ``ticks`` (in the interface's if_tsresol units)."""
+    import struct
+
+    body = struct.pack("<IIIII", 0, ticks >> 32, ticks & 0xFFFFFFFF, len(FRAME), len(FRAME))
+    return B.pcapng_block(6, body + FRAME + b"\0" * (-len(FRAME) % 4))
+
+
+def _tsoffset(seconds: int) -> B.Option:
+    import struct
+
+    return B.Option(14, struct.pack("<q", seconds))
+
+
+TIMESTAMP_CASES = {
+    "tsoffset int64 max": B.shb() + B.idb(1, options=[_tsoffset(2**63 - 1)]) + _epb_ticks(5),
+    "tsoffset int64 min": B.shb() + B.idb(1, options=[_tsoffset(-(2**63))]) + _epb_ticks(5),
+    "tsoffset 2^62 with seconds resolution": B.shb() + B.idb(1, tsresol=0, options=[_tsoffset(2**62)]) + _epb_ticks(2**63),
+    "ticks 2^64-1 at seconds resolution": B.shb() + B.idb(1, tsresol=0) + _epb_ticks(2**64 - 1),
+    "ticks 2^64-1 at 2^0 resolution": B.shb() + B.idb(1, tsresol=0x80) + _epb_ticks(2**64 - 1),
+    "tsresol 2^-127": B.shb() + B.idb(1, tsresol=0x80 | 127) + _epb_ticks(2**64 - 1),
+    "tsresol 10^-127": B.shb() + B.idb(1, tsresol=127) + _epb_ticks(2**64 - 1),
+    "good packet, then an IDB with a huge tsoffset": B.shb() + B.idb(1) + _epb_ticks(1) +
+    B.idb(1, options=[_tsoffset(2**63 - 1)]) + B.epb(B.Record(FRAME, interface=1)),
+}
+
+
+def test_extreme_timestamps(tmp_path: Path, capsys) -> None:
+    """Timestamp fields at their limits (if_tsoffset, if_tsresol, 64-bit ticks): rows or one error line, through
+    every command that reads captures; a good packet before the bad interface is kept."""
+    from .runner import commands
+
+    problems = []
+    for name, data in TIMESTAMP_CASES.items():
+        path = tmp_path / "ts.pcapng"
+        path.write_bytes(data)
+        for argv in (["show", "--format", "jsonl"], ["show", "--format", "table"], ["stats"], ["flows"],
+                     ["path", "--packet", "1"]):
+            if argv[0] not in commands():
+                continue
+            result = run_cli([*argv, str(path)], capsys)
+            if why := result.problem():
+                problems.append(f"{name}, tracer {argv[0]}: {why}")
+            elif name.startswith("good packet") and argv[-1] == "jsonl" and len(result.out.splitlines()) != 1:
+                problems.append(f"{name}: the packet before the bad IDB was not kept ({result.err.strip()!r})")
+    assert not problems, "\n".join(problems)
