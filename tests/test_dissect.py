@@ -398,3 +398,22 @@ def test_dissect_command_json_and_text(tmp_path, capsys):
     assert not [c for c in text if (ord(c) < 0x20 and c != "\n") or 0x7F <= ord(c) <= 0x9F]
     assert main(["dissect", str(path), "-n", "3"]) == 2
     assert capsys.readouterr().err.strip() == "tracer: no packet 3: the capture has 2 packets"
+
+
+def test_a_failure_inside_scapy_keeps_the_layers_already_done(monkeypatch):
+    """Even if scapy misbehaves mid-walk (here: the UDP layer's field walk raises), dissect returns the layers it
+    had and the rest of the frame as one Malformed layer."""
+    import tracer.decode.dissect as dissect_module
+
+    real = dissect_module._fields
+
+    def flaky(layer, head, base, **kw):
+        if type(layer).__name__ == "UDP":
+            raise RuntimeError("boom")
+        return real(layer, head, base, **kw)
+
+    monkeypatch.setattr(dissect_module, "_fields", flaky)
+    frame = bytes(STACKS["flannel-vxlan-8472-vni1"][0])
+    d = dissect(frame, 1)
+    assert [lay.name for lay in d.layers] == ["Ethernet", "IP", "Malformed"] and d.malformed
+    assert_well_formed(d, frame)

@@ -112,7 +112,7 @@ class _Ctx:
         self.n = len(index)
         self._cols: dict[str, np.ndarray] = {}
         self._occ: dict[tuple[str, str | None], tuple[list[Occ], np.ndarray]] = {}
-        self._addr6: np.ndarray | None = None
+        self._addr6: tuple[np.ndarray, np.ndarray] | None = None
 
     def col(self, name: str) -> np.ndarray:
         got = self._cols.get(name)

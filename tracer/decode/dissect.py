@@ -94,10 +94,13 @@ def dissect(frame: bytes, linktype: int, *, vxlan_ports: Iterable[int] = binding
     except Exception:  # noqa: BLE001 - scapy raising on hostile bytes: show what fits of the first header
         pkt = None
     walker = _Walker(frame, ports)
-    if pkt is None:
-        walker.partial(first, 0, 0)
-    else:
-        walker.walk(pkt)
+    try:
+        if pkt is None:
+            walker.partial(first, 0, 0)
+        else:
+            walker.walk(pkt)
+    except Exception:  # noqa: BLE001 - a scapy surprise on hostile bytes: keep the layers done, show the rest
+        walker.rest_as_malformed()
     return Dissection(tuple(walker.layers), len(frame), walker.malformed)
 
 
@@ -170,6 +173,14 @@ class _Walker:
             layer = nxt
         if pos < len(frame):  # bytes scapy left unclaimed (e.g. after a payload it could not split)
             self.layers.append(_raw_node("Trailing bytes", frame, pos, len(frame) - pos, level))
+
+    def rest_as_malformed(self) -> None:
+        """After an unexpected failure: the bytes after the last complete layer become one Malformed layer."""
+        self.malformed = True
+        end = self.layers[-1].offset + self.layers[-1].length if self.layers else 0
+        level = self.layers[-1].level if self.layers else 0
+        if end < len(self.frame):
+            self.layers.append(_raw_node("Malformed", self.frame, end, len(self.frame) - end, level))
 
     def _redissect(self, layer: Packet, start: int, head_len: int) -> Packet | None:
         """The payload as the index reads it, where scapy reads it otherwise; None to keep scapy's.
