@@ -229,7 +229,10 @@ def pcapng_bytes(draw) -> bytes:
             blocks.append(B.idb(lt, bo, snaplen=draw(st.one_of(st.just(262144), st.integers(0, 0xFFFFFFFF))),
                                 name=draw(st.one_of(st.none(), st.text(max_size=12), st.binary(max_size=12))),
                                 tsresol=draw(st.one_of(st.none(), st.integers(0, 255))),
-                                options=draw(options()), total_length=draw(lie(32))))
+                                options=draw(options()) + draw(st.lists(st.builds(
+                                    lambda s: B.Option(14, s.to_bytes(8, "little" if bo == "<" else "big", signed=True)),
+                                    st.integers(-(2**63), 2**63 - 1)), max_size=1)),  # if_tsoffset, seconds
+                                total_length=draw(lie(32))))
         for r in draw(records(linktypes[0] if linktypes else 1)):
             kind = draw(st.sampled_from(["epb", "epb", "spb", "unknown"]))
             if kind == "epb":
