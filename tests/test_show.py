@@ -143,3 +143,12 @@ def test_every_public_capture_through_show(public_captures: Path, capsys) -> Non
                 assert err.count("\n") <= 1
                 if fmt == "jsonl":
                     assert all(list(json.loads(line))[:len(KEYS)] == list(KEYS) for line in out.splitlines())
+
+
+def test_non_ip_frames_say_what_they_are(public_captures: Path, capsys) -> None:
+    """ARP over SLL and over 802.1Q Ethernet is named from its link header, not 'non-IP frame'."""
+    for name in ("sll-arp-zeek.pcap", "vlan-dot1q-vid123-icmp-arp-zeek.pcap"):
+        _, out, _ = _run(["show", "--format", "jsonl", str(public_captures / name)], capsys)
+        rows = [json.loads(x) for x in out.splitlines()]
+        arp = [r for r in rows if r["src"] is None]
+        assert arp and all(r["info"] == "ARP" for r in arp)

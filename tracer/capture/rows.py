@@ -249,6 +249,10 @@ class RowCells:
         noip = np.flatnonzero(i_ver == 0)
         if len(noip):
             body[noip] = linktypes[src_ids[noip]]
+            plain = noip[encap[noip] == 0]
+            if len(plain) <= 4096:         # a peek at the EtherType (ARP, LLDP…): one small read per such row
+                body[plain] = [_link_summary(self.index, int(r)) or text
+                               for r, text in zip(self.rows[plain].tolist(), body[plain].tolist())]
         # Tunnel prefix per distinct (encap, vni); "[truncated]" suffix when a header was cut short.
         key = (encap.astype(np.int64) << 32) | (vni.astype(np.int64) & 0xFFFFFFFF)
         uniq, inv = np.unique(key, return_inverse=True)
@@ -381,6 +385,36 @@ class RowWriter:
             columns.append([escape_text("-" if v is None else str(v)) for v in values])
             template += f"  %-{ext.width}s"
         self.out.write("".join(map((template + "\n").__mod__, zip(*columns))))
+
+
+ETHERTYPES = {0x0806: "ARP", 0x8035: "RARP", 0x88CC: "LLDP", 0x888E: "EAPOL", 0x8809: "LACP/slow protocols",
+              0x0800: "IPv4 (cut short)", 0x86DD: "IPv6 (cut short)", 0x8847: "MPLS", 0x8848: "MPLS",
+              0x8863: "PPPoE discovery", 0x8864: "PPPoE session", 0x88E5: "MACsec", 0x8906: "FCoE",
+              0x9000: "loopback test"}
+_VLAN = (0x8100, 0x88A8, 0x9100)
+
+
+def _link_summary(index, row: int) -> str | None:
+    """What a non-IP frame is, from its link header (Ethernet with VLAN tags, SLL, SLL2); None if unknown."""
+    linktype = index.sources[int(index["source"][row])].linktype
+    head = index.frame(row)[:64]
+    if linktype == 1:
+        pos = 12
+        while len(head) >= pos + 2 and int.from_bytes(head[pos:pos + 2], "big") in _VLAN:
+            pos += 4
+    elif linktype == 113:
+        pos = 14
+    elif linktype == 276:
+        pos = 0
+    else:
+        return None
+    if len(head) < pos + 2:
+        return "frame cut short in its link header"
+    kind = int.from_bytes(head[pos:pos + 2], "big")
+    if kind < 0x0600 and linktype == 1:
+        # 802.3 length field: LLC follows; DSAP 0x42 is spanning tree.
+        return "STP (802.3 LLC)" if head[pos + 2:pos + 3] == b"\x42" else f"802.3 LLC, length {kind}"
+    return ETHERTYPES.get(kind, f"EtherType 0x{kind:04x}")
 
 
 def _fit(text: str, width: int) -> str:
