@@ -275,3 +275,35 @@ def test_flows_every_public_capture(public_captures: Path, capsys: pytest.Captur
         if why := result.problem():
             problems.append(f"{path.name}: {why}")
     assert not problems, "\n".join(problems)
+
+
+DISSECT_PER_FILE = 20
+
+
+def test_dissect_public_packets(public_captures: Path) -> None:
+    """The layers pane's dissection (scapy) of the first packets of every public file: no exception, plain-string
+    fields with spans inside the frame (tracer.fuzz.targets.check_dissect)."""
+    if importlib.util.find_spec("tracer.decode.dissect") is None:
+        pytest.skip("tracer.decode.dissect is not written yet")
+    from tracer.capture.index import load_index
+    from tracer.errors import TracerError
+    from tracer.fuzz.targets import check_dissect
+
+    problems = []
+    done = 0
+    for path in corpus_files(public_captures):
+        try:
+            index = load_index([str(path)])
+        except TracerError:
+            continue
+        for row in range(min(len(index), DISSECT_PER_FILE)):
+            linktype = index.sources[int(index["source"][row])].linktype
+            try:
+                with time_bound(10):
+                    check_dissect(index.frame(row), int(linktype))
+                done += 1
+            except (Exception, Hang) as exc:  # noqa: BLE001 - collected below
+                problems.append(f"{path.name} packet {row + 1}: {type(exc).__name__}: {exc}")
+    record_figure("packets_dissected", done)
+    assert done > 700
+    assert not problems, "\n".join(problems[:20])
