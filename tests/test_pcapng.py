@@ -102,3 +102,18 @@ def test_nothing_readable_is_an_error(tmp_path: Path) -> None:
     path.write_bytes(W.shb() + W.epb("<", 0, 1, _frame(0)))
     with pytest.raises(CaptureError, match="interface 0"):
         load_index([str(path)])
+
+
+@pytest.mark.parametrize("order", ["<", ">"])
+def test_runs_of_packets_in_either_byte_order(tmp_path: Path, order: str) -> None:
+    """Long EPB runs (the vectorised path) read the same in little- and big-endian sections."""
+    frames = [_frame(k) for k in range(300)]
+    data = W.shb(order) + W.idb(order, name="eth0", tsresol=9) + b"".join(
+        W.epb(order, 0, 1_700_000_000_000_000_000 + k, f, origlen=len(f) + k) for k, f in enumerate(frames))
+    path = tmp_path / f"run{order == '>'}.pcapng"
+    path.write_bytes(data)
+    index = load_index([str(path)])
+    assert index["ts_ns"].tolist() == [1_700_000_000_000_000_000 + k for k in range(300)]
+    assert index["origlen"].tolist() == [len(f) + k for k, f in enumerate(frames)]
+    assert index["i_ipid"].tolist() == list(range(300))
+    assert index.frame(299) == frames[299]

@@ -104,8 +104,8 @@ class PcapngReader:
                     else:
                         st.done = True
                 break
-            if self.order == "<" and self.section >= 0 and sys.byteorder == "little" and \
-                    mm[pos:pos + 4] == b"\x06\x00\x00\x00":
+            if self.section >= 0 and mm[pos:pos + 4] == (b"\x06\x00\x00\x00" if self.order == "<" else
+                                                           b"\x00\x00\x00\x06"):
                 recs = self._fast(mm, size, max_records - got)
                 if len(recs):
                     if slow:
@@ -140,36 +140,47 @@ class PcapngReader:
     def _fast(self, mm, size: int, budget: int) -> Records:
         st = self.state
         nwords = size >> 2
-        mv = memoryview(mm)[:nwords << 2]
-        w = mv.cast("I")
         idx = array("q")
         ap = idx.append
         i = st.pos >> 2
         lim = nwords - 8
-        try:
+        if self.order == "<" and sys.byteorder == "little":
+            mv = memoryview(mm)[:nwords << 2]
+            w = mv.cast("I")          # native = little-endian words: blocks are 4-aligned
+            try:
+                for _ in range(budget):
+                    if i > lim or w[i] != 6:
+                        break
+                    n = w[i + 1]
+                    if n < 32:
+                        break
+                    ap(i)
+                    i += n >> 2
+            finally:
+                w.release()
+                mv.release()
+        else:
+            head = struct.Struct(self.order + "II").unpack_from
             for _ in range(budget):
-                if i > lim or w[i] != 6:
+                if i > lim:
                     break
-                n = w[i + 1]
-                if n < 32:
+                btype, n = head(mm, i << 2)
+                if btype != 6 or n < 32:
                     break
                 ap(i)
                 i += n >> 2
-        finally:
-            w.release()
-            mv.release()
         if not idx:
             return Records.empty()
         I = np.frombuffer(idx, dtype=np.int64)
-        W = np.frombuffer(mm, dtype="<u4", count=nwords)
+        W = np.frombuffer(mm, dtype=self.order + "u4", count=nwords)
         blen = W[I + 1].astype(np.int64)
         end = I + (blen >> 2)
         # The last block may run past the bytes available; it is left to the per-block path.
         inside = end <= nwords
         trail_ok = np.zeros(len(I), bool)
         trail_ok[inside] = W[end[inside] - 1] == blen[inside]
-        iface = W[I + 2]
-        caplen = W[I + 5]
+        iface = W[I + 2].astype(np.uint32)
+        caplen = W[I + 5].astype(np.uint32)
         ok = inside & trail_ok & ((blen & 3) == 0) & (caplen.astype(np.int64) <= blen - 32) & \
             (iface < len(self._section_ifaces))
         keep = len(I) if ok.all() else int(np.argmin(ok))
@@ -190,7 +201,7 @@ class PcapngReader:
                 itf = self.interfaces[int(g)]
                 ts[m] = ticks_to_ns(raw[m], itf.tsresol, itf.tsoffset)
         self._last_ts = int(ts[-1])
-        origlen = W[I + 6]
+        origlen = W[I + 6].astype(np.uint32)
         self._note_snaplen(gid, caplen)
         return Records(ts, (I << 2) + 28, caplen, origlen, gid)
 
