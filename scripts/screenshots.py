@@ -31,14 +31,18 @@ async def wait_workers(app) -> None:
             continue
 
 
-async def settle(app, pilot) -> None:
-    for _ in range(100):
+async def settle(app, pilot, timeout: float = 120.0) -> None:
+    """Wait until loading, hop analysis and dissection are done and shown."""
+    import time
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
         await pilot.pause()
         await wait_workers(app)
         await pilot.pause()
-        done = app.session.analysis is not None or "analysis" in app.session.missing
-        if not app.session.loading and done and not any(w.is_running for w in app.workers):
+        if not app.session.loading and not app.busy():
             break
+        await pilot.pause(0.02)
     await pilot.pause()
 
 

@@ -184,16 +184,22 @@ async def wait_workers(app) -> None:
             continue
 
 
-async def settle(app, pilot, rounds: int = 50) -> None:
+async def settle(app, pilot, timeout: float = 60.0) -> None:
     """Wait until indexing, cluster loading, hop analysis and dissection have finished and been shown."""
-    for _ in range(rounds):
+    import time
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
         await pilot.pause()
         await wait_workers(app)
         await pilot.pause()
-        if not app.session.loading and not any(w.is_running for w in app.workers):
-            analysing = app.session.analysis is None and "analysis" not in app.session.missing
-            if not analysing or app.session.index is None:
-                break
+        if app.is_running and app.busy():
+            await pilot.pause(0.02)
+            continue
+        if not app.session.loading and not app.busy():
+            break
+        if not app.is_running:
+            break
     await pilot.pause()
 
 

@@ -163,6 +163,7 @@ class TracerApp(App):
         self._matches: np.ndarray | None = None
         self._before_follow: tuple[np.ndarray | None, str] | None = None
         self._builder: Any = None
+        self._background: list[threading.Thread] = []
         self._early_progress: TracerApp.IndexProgress | None = None
         self._dissecting: int | None = None
         self._ui_ready = threading.Event()  # set once the panes exist; loaders started earlier wait for it
@@ -186,6 +187,18 @@ class TracerApp(App):
     def on_load(self) -> None:
         # Start reading before the screen is even composed: the first rows race the first paint.
         self.load_index()
+
+    def _in_background(self, name: str, target: Any, *args: Any) -> None:
+        """A daemon thread for long, uninterruptible core work (hop analysis, flows, reachability). Not a
+        Textual thread worker: those run in the event loop's executor, whose threads the interpreter joins at
+        exit, so ``q`` during a 10 s analysis would hang for the rest of it. It only posts messages."""
+        thread = threading.Thread(target=target, args=args, name=f"tracer-{name}", daemon=True)
+        self._background = [t for t in self._background if t.is_alive()] + [thread]
+        thread.start()
+
+    def busy(self) -> bool:
+        """Work in flight: a Textual worker or a background thread (tests wait for this to settle)."""
+        return any(t.is_alive() for t in self._background) or any(w.is_running for w in self.workers)
 
     def _alive(self) -> bool:
         """The main view's panes exist (false while starting up and while the app is closing down)."""
@@ -387,8 +400,13 @@ class TracerApp(App):
             return  # the cluster is still loading; analysis starts when it arrives
         self.analyse()
 
-    @work(thread=True, exclusive=True, exit_on_error=False, group="analysis")
     def analyse(self) -> None:
+        """Run the hop analysis in the background (seconds on a big capture; the list stays usable)."""
+        if any(t.is_alive() and t.name == "tracer-analysis" for t in self._background):
+            return
+        self._in_background("analysis", self._analyse)
+
+    def _analyse(self) -> None:
         analyze, why = core_function("tracer.hops:analyze", "tracer.hops.analysis:analyze")
         if analyze is None:
             self.post_message(self.LoadFailed("analysis", why or "hop analysis (tracer.hops.analyze) not available yet"))
@@ -835,9 +853,11 @@ class TracerApp(App):
             return
         self.compute_view("flows")
 
-    @work(thread=True, exclusive=True, exit_on_error=False, group="views")
     def compute_view(self, view: str) -> None:
         """Flows and the reachability matrix are built off the UI thread (seconds on a big capture)."""
+        self._in_background(view, self._compute_view, view)
+
+    def _compute_view(self, view: str) -> None:
         try:
             if view == "flows":
                 self.post_message(self.ViewReady(view, list(self.session.analysis.flows()), None))
