@@ -237,6 +237,21 @@ def test_logic_laws_hold_on_every_row(built):
     assert (compile_filter(f"{a} xor {b} ^^ {c}").mask(index) == (m[a] ^ m[b] ^ m[c])).all()
 
 
+def test_ranges_of_a_growing_index_give_the_same_rows(built):
+    """mask(index, start, stop) over consecutive batches equals the whole mask, frame.number and
+    frame.time_relative included (tracer show prints a capture batch by batch while indexing it)."""
+    _, index = built
+    n = len(index)
+    fields = {"verdict": lambda idx, op, value: np.arange(len(idx)) % 3 == 0}
+    for expr in ("frame.number >= 4 and frame.number <= 9", "frame.time_relative < 5", "tcp or verdict == deny",
+                 "ipv6.addr == fd00::/8", "vxlan.vni in {1, 4096}"):
+        flt = compile_filter(expr, fields)
+        whole = flt.mask(index)
+        parts = np.concatenate([flt.mask(index, a, min(a + 4, n)) for a in range(0, n, 4)])
+        assert parts.tolist() == whole.tolist() and whole.any(), expr
+    assert compile_filter("tcp").mask(index, 5, 5).shape == (0,)
+
+
 def test_empty_filter_and_empty_index():
     """An empty expression keeps every row; any filter over an empty index is an empty bool array."""
     index = FrameIndex([bytes(Ether() / IP() / TCP())] * 3, [1] * 3)

@@ -107,9 +107,12 @@ def _unquote(tok: _Tok) -> str:
 class _Ctx:
     """One evaluation over one index: column views cut to ``len(index)``, cached for the whole expression."""
 
-    def __init__(self, index: Any) -> None:
+    def __init__(self, index: Any, start: int = 0, stop: int | None = None) -> None:
         self.index = index
-        self.n = len(index)
+        total = len(index)
+        self.stop = total if stop is None else max(0, min(int(stop), total))
+        self.start = max(0, min(int(start), self.stop))
+        self.n = self.stop - self.start
         self._cols: dict[str, np.ndarray] = {}
         self._occ: dict[tuple[str, str | None], tuple[list[Occ], np.ndarray]] = {}
         self._addr6: tuple[np.ndarray, np.ndarray] | None = None
@@ -118,9 +121,11 @@ class _Ctx:
         got = self._cols.get(name)
         if got is None:
             if name == "frame.number":
-                got = np.arange(1, self.n + 1, dtype=np.int64)
+                got = np.arange(self.start + 1, self.stop + 1, dtype=np.int64)
+            elif name == "ts0":  # the first packet's time, for frame.time_relative
+                got = np.asarray(self.index["ts_ns"])[:1]
             else:
-                got = np.asarray(self.index[name])[: self.n]
+                got = np.asarray(self.index[name])[self.start : self.stop]
             self._cols[name] = got
         return got
 
@@ -286,7 +291,7 @@ def _build_fields() -> dict[str, _Field]:
     add("frame.cap_len", "uint", _column("caplen"), layered=False, bits=32, doc="captured length")
     add("frame.time_epoch", "time", _column("ts_ns"), layered=False, doc="seconds since the epoch")
     add("frame.time_relative", "time",
-        lambda ctx, pin: [(ctx.all(), ctx.col("ts_ns") - (ctx.col("ts_ns")[0] if ctx.n else 0))],
+        lambda ctx, pin: [(ctx.all(), ctx.col("ts_ns") - (ctx.col("ts0")[0] if len(ctx.col("ts0")) else 0))],
         layered=False, doc="seconds since the first packet")
 
     add("ip", "proto", _ip_presence(4))
@@ -557,8 +562,8 @@ def _test_resolver(name: str, resolver: FieldResolver, op: str, lits: Sequence[s
                 if exc.position is not None:
                     raise
                 raise FilterError(str(exc), pos) from None
-            m = min(len(got), ctx.n)
-            out[:m] |= got[:m]
+            got = got[ctx.start : ctx.stop]  # resolvers answer for every row of the index
+            out[: len(got)] |= got
         return out
     return run
 
@@ -739,9 +744,13 @@ class Filter:
         self.expr = expr
         self._node = node
 
-    def mask(self, index: Any) -> np.ndarray:
-        """Rows of ``index`` (``len(index)`` of them, in row order) that the filter matches."""
-        ctx = _Ctx(index)
+    def mask(self, index: Any, start: int = 0, stop: int | None = None) -> np.ndarray:
+        """Which rows ``start..stop`` (default: all ``len(index)``) of ``index`` the filter matches, in row order.
+
+        Evaluating a range of the whole index (rather than a sliced copy) keeps ``frame.number`` and
+        ``frame.time_relative`` right for a capture shown batch by batch as it is indexed.
+        """
+        ctx = _Ctx(index, start, stop)
         out = np.asarray(self._node(ctx), dtype=bool)
         return out if out.shape == (ctx.n,) else np.broadcast_to(out, (ctx.n,)).copy()
 
