@@ -307,3 +307,39 @@ def test_dissect_public_packets(public_captures: Path) -> None:
     record_figure("packets_dissected", done)
     assert done > 700
     assert not problems, "\n".join(problems[:20])
+
+
+def test_show_truncated_stdin(public_captures: Path, capsys: pytest.CaptureFixture[str],
+                              monkeypatch: pytest.MonkeyPatch) -> None:
+    """`tracer show -` reading a capture cut mid-record from a pipe (the `ssh node tcpdump -w - |` case): the
+    complete packets, one warning line at most, no traceback."""
+    import os
+    import threading
+
+    need_command("show")
+    problems = []
+    rng = random.Random(SEED + 2)
+    for name in ("vxlan-4789-http-vni1-zeek.pcap", "pcapng-ens33-docker0-tls-gopacket.pcapng",
+                 "sll-tcp-http-426pkts-suricata.pcap", "corrupt-garbage-after-record6-suricata.pcap"):
+        raw = (public_captures / name).read_bytes()
+        w = walk(raw)
+        for cut in (w.valid_until, rng.randrange(25, w.valid_until), len(raw)):
+            read_fd, write_fd = os.pipe()
+
+            def feed(data: bytes = raw[:cut], fd: int = write_fd) -> None:
+                with os.fdopen(fd, "wb") as pipe:
+                    pipe.write(data)
+
+            writer = threading.Thread(target=feed)
+            writer.start()
+            with os.fdopen(read_fd, "r") as stdin:
+                monkeypatch.setattr("sys.stdin", stdin)
+                result = run_cli(["show", "--format", "jsonl", "-"], capsys)
+            writer.join()
+            expected = w.packets_before(min(cut, w.valid_until))
+            if why := result.problem():
+                problems.append(f"{name} cut at {cut} on stdin: {why}")
+            elif (result.code != 0 and expected) or len(jsonl_rows(result.out)) != expected:
+                problems.append(f"{name} cut at {cut} on stdin: exit {result.code}, {len(jsonl_rows(result.out))} "
+                                f"rows, expected {expected}")
+    assert not problems, "\n".join(problems)
