@@ -5,9 +5,9 @@ protocol, IP ID, IP length, TCP seq/ack, ICMP type/id/seq, and one endpoint — 
 differ between hops and are left out. kube-proxy's DNAT rewrites the destination of a request and the source
 of its reply (un-DNAT), masquerade rewrites the source: so rows are grouped twice, once on the key with the
 source (``key_src``: stable across DNAT) and once on the key with the destination (``key_dst``: stable across
-un-DNAT and SNAT), and a packet is a connected component of the groupings. A NodePort connection is rewritten
-at both ends at once (DNAT to the backend and masquerade to the node), so TCP and ICMP rows are also grouped on
-the stable fields alone (``key_any``), whose sequence numbers or echo id/seq keep such a key unique.
+un-DNAT and SNAT), and a packet is a connected component of the groupings. TCP and ICMP echo rows, whose
+sequence numbers or echo id/seq make the stable fields unique on their own, are grouped on those alone
+(``key_any``): that survives every rewrite at once, including NodePort's DNAT plus masquerade.
 
 Equal keys far apart in time are different packets (a retransmission with the same IP ID, IPv6 which has no
 IP ID): consecutive observations of one key more than ``window_ns`` apart start a new packet. Rewrites happen
@@ -177,10 +177,14 @@ def renumber_by_first_row(label: np.ndarray) -> np.ndarray:
     ok = np.flatnonzero(label >= 0)
     if len(ok) == 0:
         return out
-    uniq, first, inverse = np.unique(label[ok], return_index=True, return_inverse=True)
-    rank = np.empty(len(uniq), dtype=np.int64)
-    rank[np.argsort(first, kind="stable")] = np.arange(len(uniq))
-    out[ok] = rank[inverse]
+    lab = label[ok]
+    first = np.full(int(lab.max()) + 1, len(label), dtype=np.int64)
+    # Assigning in reverse row order leaves each label's first row (NumPy applies repeated indices in order).
+    first[lab[::-1]] = ok[::-1]
+    present = np.flatnonzero(first < len(label))
+    rank = np.empty(len(first), dtype=np.int64)
+    rank[present[np.argsort(first[present])]] = np.arange(len(present))
+    out[ok] = rank[lab]
     return out
 
 
@@ -191,15 +195,16 @@ def assign_packet_ids(columns: dict[str, np.ndarray], ts_ns: np.ndarray, *, wind
     ``ts_ns`` should already be corrected for clock offsets between nodes (see ``clocks``), so that one
     packet's observations on different nodes are close in time.
     """
-    valid = (columns["i_ver"] != 0) & ((columns["flags"] & 0x1) == 0)
-    # Headers cut short by the snap length still have addresses and IP ID; keep them if the IP header is whole.
-    valid |= (columns["i_ver"] != 0) & (columns["i_len"] > 0)
+    valid = columns["i_ver"] != 0
     key_src, key_dst, key_any = all_keys(columns)
-    groups = [grouping(key_src, ts_ns, window_ns, valid), grouping(key_dst, ts_ns, nat_window_ns, valid)]
-    # TCP (seq/ack) and ICMP echo (id/seq) carry enough entropy to be matched without any address.
+    # TCP (seq/ack) and ICMP echo (id/seq) carry enough entropy to be matched on the stable fields alone, which
+    # no NAT touches; other rows are matched on the source side, plus the destination side for rewritten
+    # sources. One sort serves both kinds (their keys come from different hashes).
     proto = columns["i_proto"]
     strong = valid & (((proto == 6) & ((columns["tcp_seq"] != 0) | (columns["tcp_ack"] != 0)))
                       | (((proto == 1) | (proto == 58)) & (columns["icmp_id"] != 0)))
-    if strong.any():
-        groups.append(grouping(key_any, ts_ns, nat_window_ns, strong))
+    groups = [grouping(np.where(strong, key_any, key_src), ts_ns, window_ns, valid)]
+    weak = valid & ~strong
+    if weak.any():
+        groups.append(grouping(key_dst, ts_ns, nat_window_ns, weak))
     return renumber_by_first_row(components(*groups))
