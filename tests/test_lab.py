@@ -112,6 +112,7 @@ def test_status_lists_pods_with_netns_ip_mac(flannel_lab) -> None:
 @pytest.mark.parametrize(("mode", "expect_mode", "dev"), [
     ("host-gw", "flannel-host-gw", None),
     ("calico-vxlan", "calico-vxlan", "vxlan.calico"),
+    ("calico-bgp", "calico-bgp", None),
 ])
 def test_other_modes_build_and_discover(mode, expect_mode, dev) -> None:
     """host-gw and calico-vxlan labs pass traffic and discovery derives their mode and subnet map."""
@@ -128,6 +129,7 @@ def test_other_modes_build_and_discover(mode, expect_mode, dev) -> None:
         links = {l["name"]: l for l in out["links"]}
         if dev:
             assert links[dev]["vxlan"]["vni"] == 4096 and links[dev]["vxlan"]["port"] == 4789
+        if mode.startswith("calico"):
             cali = [l for l in out["links"] if l["name"].startswith("cali")]
             assert cali and all(l["role"] == "cali" and l["mac"] == "ee:ee:ee:ee:ee:ee" for l in cali)
     finally:

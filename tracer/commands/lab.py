@@ -12,7 +12,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                               "underlay, pods, kube-proxy Services, a NetworkPolicy deny. Needs root.")
     sub = p.add_subparsers(dest="lab_command", metavar="ACTION", required=True)
     up = sub.add_parser("up", help="build a lab (tears down any previous one)")
-    up.add_argument("mode", metavar="MODE", help="flannel-vxlan | host-gw | calico-vxlan | calico-ipip")
+    up.add_argument("mode", metavar="MODE", help="flannel-vxlan | host-gw | calico-vxlan | calico-bgp | calico-ipip")
     up.add_argument("--nodes", type=int, choices=(2, 3), default=2, help="number of nodes (default 2)")
     up.set_defaults(func=_up)
     sub.add_parser("down", help="remove every lab namespace and process").set_defaults(func=_down)

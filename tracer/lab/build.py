@@ -19,7 +19,7 @@ from pyroute2.netlink.exceptions import NetlinkError
 
 from tracer.errors import TracerError
 from tracer.lab import netns
-from tracer.lab.plan import (CALI_HOST_MAC, CALICO_GW, CALICO_IPIP, CALICO_PORT, CALICO_VNI, CALICO_VXLAN,
+from tracer.lab.plan import (CALI_HOST_MAC, CALICO_BGP, CALICO_GW, CALICO_IPIP, CALICO_PORT, CALICO_VNI, CALICO_VXLAN,
                              CLIENT_IP, CLIENT_NS, ROUTER_IP, FLANNEL_PORT, FLANNEL_VNI, FLANNEL_VXLAN, OVERLAY_MTU, UNDERLAY,
                              WIRE_BRIDGE, WIRE_NS, LabPlan, NodePlan, PodPlan)
 
@@ -213,6 +213,14 @@ def _overlay(plan: LabPlan, node: NodePlan) -> None:
                 ipr.fdb("add", ifindex=vx, lladdr=p.tunnel_mac, dst=p.ip)
             if plan.mode == CALICO_VXLAN:
                 ipr.route("add", dst=f"{node.tunnel_ip}/26", type="blackhole")
+            return
+        if plan.mode == CALICO_BGP:
+            # Calico BGP (no encapsulation): BIRD learns each peer's block and routes it via the peer node's IP.
+            own = ipaddress.ip_network(node.pod_cidr).network_address
+            for p in peers:
+                block = ipaddress.ip_network(p.pod_cidr).network_address
+                ipr.route("add", dst=f"{block}/26", gateway=p.ip, oif=eth0, proto=12)   # RTPROT_BIRD
+            ipr.route("add", dst=f"{own}/26", type="blackhole", proto=12)
             return
         if plan.mode == CALICO_IPIP:
             ipr.link("add", ifname="tunl0", kind="ipip")

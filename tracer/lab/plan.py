@@ -30,10 +30,11 @@ FLANNEL_VXLAN = "flannel-vxlan"
 HOST_GW = "host-gw"
 CALICO_VXLAN = "calico-vxlan"
 CALICO_IPIP = "calico-ipip"
-MODES = (FLANNEL_VXLAN, HOST_GW, CALICO_VXLAN, CALICO_IPIP)
+CALICO_BGP = "calico-bgp"
+MODES = (FLANNEL_VXLAN, HOST_GW, CALICO_VXLAN, CALICO_IPIP, CALICO_BGP)
 # The hop-path engine's names for the same modes (tracer.hops.models).
 CNI_MODE = {FLANNEL_VXLAN: "flannel-vxlan", HOST_GW: "flannel-host-gw", CALICO_VXLAN: "calico-vxlan",
-            CALICO_IPIP: "calico-ipip"}
+            CALICO_IPIP: "calico-ipip", CALICO_BGP: "calico-bgp"}
 MODE_ALIASES = {"flannel-host-gw": HOST_GW, "flannel": FLANNEL_VXLAN, "calico": CALICO_VXLAN}
 
 FLANNEL_VNI, FLANNEL_PORT = 1, 8472      # flannel's vxlan backend defaults (VNI 1, the Linux port 8472)
