@@ -12,7 +12,7 @@ from tracer.lab.cluster import write_cluster_yaml
 from tracer.lab.plan import make_plan
 
 
-@pytest.mark.parametrize("mode", ["flannel-vxlan", "host-gw", "calico-vxlan", "calico-ipip"])
+@pytest.mark.parametrize("mode", ["flannel-vxlan", "host-gw", "calico-vxlan", "calico-ipip", "calico-bgp"])
 def test_pods_live_in_their_nodes_pod_cidr(mode) -> None:
     """Every pod IP is inside its node's podCIDR; interface names fit IFNAMSIZ and follow the CNI's pattern."""
     plan = make_plan(mode, 3)
