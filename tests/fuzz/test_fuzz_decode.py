@@ -16,6 +16,7 @@ from hypothesis import strategies as st
 from robustness.runner import time_bound
 from tracer.fuzz import targets
 
+from .conftest import count_case
 from .strategies import LINKTYPES, examples, frames_batch, link_frame
 
 CASE_SECONDS = 10  # a case that takes longer is a hang (a typical case takes milliseconds)
@@ -34,6 +35,7 @@ def test_decode_frames_survives_hostile_frames(batch) -> None:
     """decode_frames on any batch: no exception, no hang, one value per frame in every column, depth <= 3."""
     _need("tracer.decode.fields")
     frames, linktypes = batch
+    count_case()
     with time_bound(CASE_SECONDS):
         targets.check_decode(frames, linktypes)
 
@@ -43,6 +45,7 @@ def test_decode_frames_survives_hostile_frames(batch) -> None:
 def test_decode_frames_survives_random_bytes(data, linktype) -> None:
     """decode_frames on unstructured bytes under every link type it knows."""
     _need("tracer.decode.fields")
+    count_case()
     with time_bound(CASE_SECONDS):
         targets.check_decode([data, data[: len(data) // 2]], [linktype, linktype])
 
@@ -53,5 +56,6 @@ def test_dissect_survives_hostile_frames(case) -> None:
     """dissect on any frame: no exception, no hang, plain-string fields with spans inside the frame."""
     _need("tracer.decode.dissect")
     linktype, frame = case
+    count_case()
     with time_bound(CASE_SECONDS):
         targets.check_dissect(frame, linktype)

@@ -19,6 +19,7 @@ from robustness.runner import time_bound
 from tracer.fuzz import build as B
 from tracer.fuzz import targets
 
+from .conftest import count_case
 from .strategies import examples, pcap_bytes, pcapng_bytes
 
 CASE_SECONDS = 10
@@ -40,6 +41,7 @@ def memory_watch():
         pytest.skip("tracemalloc is already in use by the test run")
 
     def check(fn, *args, **kwargs):
+        count_case()
         tracemalloc.start()
         try:
             with time_bound(CASE_SECONDS):

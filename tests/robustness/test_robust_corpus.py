@@ -111,6 +111,7 @@ def test_show_every_public_capture(public_captures: Path, capsys: pytest.Capture
     """`tracer show --format jsonl` on each public file: rows or one error line; sound files give every packet."""
     need_command("show")
     problems = []
+    record_figure("files_tried", len(corpus_files(public_captures)))
     for path in corpus_files(public_captures):
         name = str(path.relative_to(public_captures))
         w = walk(path.read_bytes())
