@@ -164,8 +164,8 @@ def _heads(data: "_Bytes", offsets: np.ndarray, caplens: np.ndarray) -> tuple[np
     """An (n + 1, HEAD) uint8 copy of each frame's first HEAD bytes (zero padded; the extra last row is all
     zeros) and how many bytes of each are real."""
     n = len(offsets)
-    start = np.clip(offsets, 0, data.size)
-    head_len = np.clip(np.minimum(caplens, data.size - start), 0, HEAD)
+    start = np.minimum(np.maximum(offsets, 0), data.size)  # (np.clip costs more in Python than in the loop)
+    head_len = np.maximum(np.minimum(np.minimum(caplens, data.size - start), HEAD), 0)
     whole = start + HEAD <= data.size
     view = data.view(np.dtype(f"V{HEAD}"))
     if view is None:
@@ -311,7 +311,11 @@ class _Level:
     def put(self, name: str, ix: Sel, values) -> None:
         """Set field ``name`` at rows ``ix`` (slice(None): every row) to ``values``."""
         if isinstance(ix, slice) and name not in self.__dict__:
-            self.__dict__[name] = np.array(np.broadcast_to(values, (self.m,)), dtype=_Level.FIELDS[name])
+            dt = _Level.FIELDS[name]
+            if np.ndim(values):
+                self.__dict__[name] = np.array(values, dtype=dt)
+            else:
+                self.__dict__[name] = np.full(self.m, values, dt)
         else:
             getattr(self, name)[ix] = values
 
@@ -334,12 +338,11 @@ class _Tunnels:
 
     def found(self, ix: Sel, hit: np.ndarray, kind, nxt, pos, vni=None) -> None:
         """Record tunnels at rows ``ix`` where ``hit``."""
-        rows = _compose(ix, np.flatnonzero(hit)) if not hit.all() else ix
-        self.kind[rows] = np.broadcast_to(kind, hit.shape)[hit]
-        self.next[rows] = np.broadcast_to(nxt, hit.shape)[hit]
-        self.pos[rows] = np.broadcast_to(pos, hit.shape)[hit]
-        if vni is not None:
-            self.vni[rows] = np.broadcast_to(vni, hit.shape)[hit]
+        every = hit.all()
+        rows = ix if every else _compose(ix, np.flatnonzero(hit))
+        for col, value in ((self.kind, kind), (self.next, nxt), (self.pos, pos), (self.vni, vni)):
+            if value is not None:
+                col[rows] = value if every or not np.ndim(value) else value[hit]
 
 
 class _Decoder:
