@@ -220,3 +220,21 @@ def test_cli_explain_unknown_policy(capsys) -> None:
     code, _, err = cli(capsys, "policy", "explain", "--cluster", str(TUTORIAL / "cluster.yaml"), "--cluster",
                        str(TUTORIAL / "01-ingress-podselector.yaml"), "python/nope")
     assert code == 2 and "tomcat-access--networkpolicy" in err
+
+
+def test_hostile_text_never_reaches_the_terminal_raw(tmp_path: Path, capsys) -> None:
+    """Control characters smuggled in through JSON/YAML escapes are shown escaped, in output and in errors."""
+    pod = json.loads(json.dumps(POD))
+    pod["metadata"]["labels"] = {"app": "\x1b[31mred\x07"}
+    other = dict(json.loads(json.dumps(POD)), metadata={"name": "q", "namespace": "ns1"})
+    other["status"] = {"podIP": "10.0.0.2"}
+    deny = _policy(podSelector={}, ingress=[])
+    path = tmp_path / "c.json"
+    path.write_text(json.dumps({"kind": "List", "items": [pod, other, deny]}))
+    code, out, _ = cli(capsys, "policy", "check", "--cluster", str(path), "--from", "ns1/p", "--to", "ns1/q",
+                       "--port", "80")
+    assert code == 0 and "\x1b" not in out and "\x07" not in out and "\\x1b[31mred\\x07" in out
+    bad = tmp_path / "bad.yaml"
+    bad.write_text('kind: NetworkPolicy\napiVersion: networking.k8s.io/v1\nmetadata: {name: "x\\e[2J", namespace: a}\n')
+    code, _, err = cli(capsys, "policy", "check", "--cluster", str(bad), "--from", "a/x", "--to", "a/y", "--port", "1")
+    assert code == 2 and "\x1b" not in err and "\\x1b[2J" in err

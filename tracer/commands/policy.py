@@ -10,6 +10,14 @@ from typing import Any
 PROBE_PROTOCOLS = ("TCP", "UDP", "SCTP", "ICMP")
 
 
+def clean(text: str) -> str:
+    """Text for the terminal: cluster dumps are hostile input too (YAML/JSON escapes can put ESC into a label
+    value), so control characters but newlines are shown as \\xNN."""
+    from tracer.k8s.objects import printable  # noqa: PLC0415 - only when the command runs
+
+    return printable(text)
+
+
 def register(subparsers: argparse._SubParsersAction) -> None:
     p = subparsers.add_parser("policy", help="NetworkPolicy verdicts: check a connection, print the truth table, "
                               "explain a policy",
@@ -143,7 +151,7 @@ def run_check(args: argparse.Namespace) -> int:
         json.dump(results if args.probes else results[0], sys.stdout, indent=2)
         print()
     else:
-        print("\n\n".join(r["explanation"] for r in results))
+        print(clean("\n\n".join(r["explanation"] for r in results)))
     return 0
 
 
@@ -166,6 +174,7 @@ def run_matrix(args: argparse.Namespace) -> int:
         return 0
     width = max(len(n) for n in names)
     cols = [max(len(n), 1) for n in names]
+    names = [clean(n) for n in names]
     print(f"reachability on {proto}/{port} ('.' allowed, 'X' denied; row = from, column = to)")
     print(" " * width + "  " + "  ".join(n.rjust(w) for n, w in zip(names, cols, strict=True)))
     for name, row in zip(names, table, strict=True):
@@ -186,5 +195,5 @@ def run_explain(args: argparse.Namespace) -> int:
         ns = args.policy.split("/")[0]
         known = ", ".join(p.name for p in cluster.policies_in(ns)) or "none"
         raise TracerError(f"no NetworkPolicy {args.policy} in the cluster state (policies in {ns}: {known})")
-    print(policy_text(policy, engine))
+    print(clean(policy_text(policy, engine)))
     return 0

@@ -21,7 +21,7 @@ from typing import Any
 
 from tracer.errors import ClusterError
 from tracer.k8s.netpol import NetworkPolicy, compile_policy
-from tracer.k8s.objects import RawObject, read_objects, show
+from tracer.k8s.objects import RawObject, printable, read_objects, show
 from tracer.k8s.selectors import LabelSet
 
 NAME_LABEL = "kubernetes.io/metadata.name"
@@ -547,7 +547,7 @@ class Cluster:
         if pod is None:
             known = ", ".join(p.key for p in self.pods_in(ns)[:5])
             hint = f" (pods in {ns}: {known})" if known else f" (no pods in namespace {show(ns)})"
-            raise ClusterError(f"no pod {spec} in the cluster state{hint}")
+            raise ClusterError(printable(f"no pod {spec} in the cluster state{hint}"))
         return self.pod_endpoint(pod, version)
 
     def service_backends(self, key: str) -> list[str]:

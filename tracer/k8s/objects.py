@@ -46,6 +46,14 @@ _REPR = reprlib.Repr()
 _REPR.maxstring, _REPR.maxother, _REPR.maxlevel, _REPR.maxlist, _REPR.maxdict = 60, 60, 2, 4, 4
 
 
+_CONTROL = {c: f"\\x{c:02x}" for c in [*range(0x00, 0x20), *range(0x7F, 0xA0)] if c != 0x0A}
+
+
+def printable(text: str) -> str:
+    """Text from a dump made safe for a terminal: control characters (but newlines) shown as \\xNN."""
+    return text.translate(_CONTROL)
+
+
 def show(value: Any) -> str:
     """A value from a dump for an error message: repr'd (control characters escaped), short, depth-limited."""
     return _REPR.repr(value)
@@ -84,7 +92,8 @@ class RawObject:
         """``file: Kind ns/name`` (with the document or List item when the name is missing)."""
         ident = f"{self.namespace}/{self.name}" if self.namespace else self.name
         pos = f" (document {self.doc + 1}" + (f", item {self.item}" if self.item is not None else "") + ")"
-        return f"{self.file}: {self.kind} {ident}" + (pos if self.name == "?" else "")
+        # Names are not validated yet when an error names the object: escape what a hostile dump could put there.
+        return printable(f"{self.file}: {self.kind[:80]} {ident[:160]}" + (pos if self.name == "?" else ""))
 
     def error(self, field: str, problem: str) -> ClusterError:
         return ClusterError(f"{self.where()}: {field}: {problem}")
