@@ -424,9 +424,12 @@ def hexdump_rows(frame: bytes, width: int = 16) -> list[tuple[str, str, str]]:
     width = max(1, int(width))
     frame = bytes(frame)
     digits = max(4, len(f"{max(len(frame) - 1, 0):x}"))
-    rows = []
-    for start in range(0, len(frame), width):
-        chunk = frame[start : start + width]
-        rows.append((f"{start:0{digits}x}", chunk.hex(" "),
-                     "".join(chr(b) if 0x20 <= b < 0x7F else "." for b in chunk)))
-    return rows
+    # one C pass each for the whole frame, then string slices per row (80 KB BIG TCP frames: 5,000 rows)
+    text = frame.translate(_ASCII).decode("ascii")
+    hexes = frame.hex(" ")
+    return [(f"{start:0{digits}x}", hexes[3 * start : 3 * min(start + width, len(frame)) - 1],
+             text[start : start + width]) for start in range(0, len(frame), width)]
+
+
+# byte → itself when printable ASCII (0x20..0x7e), else "."
+_ASCII = bytes(b if 0x20 <= b < 0x7F else 0x2E for b in range(256))
