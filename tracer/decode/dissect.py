@@ -11,8 +11,9 @@ Rules:
   ``"<Layer> (truncated)"`` / ``"<Layer> (malformed)"`` with the fields that fit, then a ``"Malformed"`` layer with
   the bytes left; an unknown link type is one ``Raw`` layer.
 - values are plain strings, never markup (the UI escapes them); long values are cut to ``MAX_VALUE`` characters.
-- UDP to a configured VXLAN port is shown as VXLAN only when the index would call it VXLAN (I flag set and a
-  plausible inner Ethernet frame, reserved bits ignored), so the tree and the packet list agree.
+- the tree agrees with the packet index: UDP to a configured VXLAN port is VXLAN only when the index would call
+  it VXLAN (I flag set, plausible inner Ethernet frame) and is then read as RFC 7348 + Ethernet whatever its
+  reserved bits say; an IPv6 payload length or UDP length of 0 (Linux BIG TCP) runs to the end of the capture.
 - checksums are shown as captured, never judged (veth captures carry partial, offloaded checksums).
 """
 
@@ -33,7 +34,7 @@ from tracer.decode.fields import VXLAN_INNER_ETHERTYPES
 from scapy.fields import ConditionalField, EnumField  # isort: skip  (after bindings: scapy is configured there)
 from scapy.packet import NoPayload, Packet, Padding, Raw  # isort: skip
 
-_ABSENT = {"[]", "b''", "''", "None", ""}
+_ABSENT = {"[]", "b''", "''", "None", ""}  # how scapy shows a zero-length field that is not on the wire
 MAX_VALUE = 240  # characters of one field value (a 64 KiB payload's repr would drown the tree)
 MAX_LAYERS = 64  # a crafted frame can nest tunnels hundreds deep; past this the rest is one Raw layer
 
