@@ -49,6 +49,8 @@ def summarize(index, seconds: float) -> dict:
     for s in index.sources:
         count = int(per_source[s.id])
         name = s.point or s.iface or s.file
+        if s.ifindex is not None:
+            name += f" (ifindex {s.ifindex})"
         points[name] = points.get(name, 0) + count
         linktypes[str(s.linktype)] = linktypes.get(str(s.linktype), 0) + count
     out["points"] = {k: v for k, v in points.items() if v}
