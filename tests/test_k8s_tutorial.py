@@ -54,8 +54,8 @@ CASES = [
         ("python/nginx", "python/tomcat", 8080, "TCP", "deny"),     # 10.244.1.20 too: ipBlock applies to pod IPs
         ("10.244.3.7", "python/tomcat", 8080, "TCP", "allow"),
         ("172.16.0.9", "python/tomcat", 8080, "TCP", "deny"),
-        ("192.168.56.12", "python/tomcat", 8080, "TCP", "allow"),  # tomcat's own node (kubelet probes)
-        ("192.168.56.11", "python/tomcat", 8080, "TCP", "deny"),   # another node is just an address
+        ("172.31.7.112", "python/tomcat", 8080, "TCP", "allow"),  # tomcat's own node (kubelet probes)
+        ("172.31.7.111", "python/tomcat", 8080, "TCP", "deny"),   # another node is just an address
     ], False),
     ("06-namespace-selector.yaml", [
         ("linux/nginx", "python/tomcat", 8080, "TCP", "allow"),
@@ -153,5 +153,38 @@ def test_service_is_judged_at_its_backend() -> None:
     v = engine.check("python/nginx", "10.96.120.15", 80)
     assert v.allowed and [str(b.dst) for b in v.backends] == ["python/tomcat"] and v.backends[0].port == 8080
     assert not engine.check("linux/nginx", "10.96.120.15", 80).allowed
-    node_port = engine.check("python/nginx", "192.168.56.11", 30080)
+    node_port = engine.check("python/nginx", "172.31.7.111", 30080)
     assert node_port.dst.kind == "service" and node_port.allowed
+
+
+def test_default_test_pod_is_outside_both_namespaces() -> None:
+    """The busybox test pod in default is refused by the whole-namespace policy and admitted by ipBlock 10.244/16."""
+    whole = PolicyEngine(load_cluster([str(CLUSTER), str(TUTORIAL / "04-whole-namespace.yaml")]))
+    assert not whole.check("default/test", "python/nginx", 80).allowed
+    block = PolicyEngine(load_cluster([str(CLUSTER), str(TUTORIAL / "05-ipblock-except.yaml")]))
+    assert not block.check("default/test", "python/tomcat", 8080).allowed   # 10.244.1.30: in the except block
+
+
+DEMO = Path(__file__).resolve().parent.parent / "captures" / "demo" / "cluster.yaml"
+
+
+def test_demo_cluster_dump() -> None:
+    """The bundled demo's dump (the lab's cluster as kubectl lists it): tomcat in linux accepts TCP 8080 from
+    linux only; EndpointSlices give the Service backends; the rest of the cluster is open."""
+    if not DEMO.exists():
+        pytest.skip(f"{DEMO} not present")
+    engine = PolicyEngine(load_cluster([str(DEMO)]))
+    linux_nginx, linux_tomcat = (f"linux/{p.name}" for p in sorted(engine.cluster.pods_in("linux"),
+                                                                    key=lambda p: p.name))
+    python_nginx = next(p.key for p in engine.cluster.pods_in("python") if p.label_map.get("app") == "nginx")
+    assert engine.check(linux_nginx, linux_tomcat, 8080).allowed
+    denied = engine.check(python_nginx, linux_tomcat, 8080)
+    assert not denied.allowed
+    assert denied.explanation.startswith(f"denied: {linux_tomcat} is isolated for ingress by tomcat-allow-linux; "
+                                         f"no ingress rule allows from {python_nginx}")
+    assert not engine.check("default/test", linux_tomcat, 8080).allowed
+    assert not engine.check(linux_nginx, linux_tomcat, 80).allowed          # isolated: only 8080 is open
+    assert not engine.check(linux_nginx, linux_tomcat, None, "ICMP").allowed
+    assert engine.check(python_nginx, "10.96.100.11", 8080).verdict == "deny"   # via the Service ClusterIP
+    assert engine.check(linux_nginx, "10.96.100.11", 8080).verdict == "allow"
+    assert engine.check(python_nginx, linux_nginx, 80).allowed              # nginx is not selected
