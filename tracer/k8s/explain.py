@@ -106,8 +106,10 @@ def verdict_text(v: Verdict) -> str:
         lines.insert(0, f"reply of the connection {v.src} → {v.dst} on {flow} (stateful: judged as that "
                      "connection)")
     if not v.backends:
-        lines.append(f"  egress: {direction_reason(v.egress)}")
-        lines.append(f"  ingress: {direction_reason(v.ingress)}")
+        # A denial's first line already gives the denying direction(s); list the rest, so nothing is said twice.
+        for d in (v.egress, v.ingress):
+            if v.allowed or d.allowed:
+                lines.append(f"  {d.direction}: {direction_reason(d)}")
     lines += [f"warning: {w}" for w in v.warnings]
     return "\n".join(lines)
 
