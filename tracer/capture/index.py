@@ -435,7 +435,8 @@ class IndexBuilder:
         if self._merged_disorder:
             # Some file was not in time order: re-sort everything once, stably (ts, file, position in file).
             file_ids = np.asarray([s.file_id for s in self.index.sources], dtype=np.int64)[self.index["source"]]
-            self._store.reorder(np.lexsort((self.index["offset"], file_ids, self.index["ts_ns"])))
+            order = np.lexsort((self.index["offset"], file_ids, self.index["ts_ns"]))
+            self.index._store = self._store.reordered(order)  # noqa: SLF001 - one atomic switch for readers
         self._store.trim()
         for f in self._files:
             for address, names in f.reader.names:

@@ -165,11 +165,12 @@ class ColumnStore:
             self._union = False
         self._cache.clear()
 
-    def reorder(self, order: np.ndarray) -> None:
-        """Permute every row (the final merge sort of several files)."""
-        full = {name: self.column(name) for name in self.schema}
-        self.__init__(self.schema)
-        self.append({name: arr[order] for name, arr in full.items()})
+    def reordered(self, order: np.ndarray) -> ColumnStore:
+        """A new store with every row permuted (the final merge sort of several files); this one is unchanged,
+        so readers on other threads keep a consistent view until the index switches to the new one."""
+        new = ColumnStore(self.schema)
+        new.append({name: self.column(name)[order] for name in self.schema})
+        return new
 
     def trim(self) -> None:
         """Release spare capacity once the input is complete."""
