@@ -30,6 +30,26 @@ def _agent(ns: str, *args: str) -> subprocess.CompletedProcess:
                           capture_output=True, text=True, timeout=30)
 
 
+_SPAWNED: list[subprocess.Popen] = []
+
+
+def _spawn(argv: list[str], **kw) -> subprocess.Popen:
+    """Popen that the autouse fixture below kills if the test ends (or fails) with it still running."""
+    proc = subprocess.Popen(argv, **kw)
+    _SPAWNED.append(proc)
+    return proc
+
+
+@pytest.fixture(autouse=True)
+def _no_stray_processes():
+    yield
+    while _SPAWNED:
+        proc = _SPAWNED.pop()
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait(timeout=10)
+
+
 def _wait_for(path: str, timeout: float = 10.0) -> None:
     end = time.monotonic() + timeout
     while not os.path.exists(path):
@@ -77,7 +97,7 @@ def test_one_packet_at_every_hop(lab, tmp_path) -> None:
     tomcat = lab.pod("linux/tomcat")
     out = tmp_path / "hops.pcapng"
     ifaces = [nginx.host_iface, "cni0", "flannel.1", "eth0"]
-    proc = subprocess.Popen(_live("--netns", "trl-node1", *sum((["-i", i] for i in ifaces), []), "--no-ui",
+    proc = _spawn(_live("--netns", "trl-node1", *sum((["-i", i] for i in ifaces), []), "--no-ui",
                                   "--format", "jsonl", "--write", str(out), "--duration", "4"),
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     _wait_for(str(out) + ".part")
@@ -104,7 +124,7 @@ def test_two_nodes_from_one_command(lab, tmp_path) -> None:
     """NETNS:IFACE captures another namespace's interface: node1/eth0 and node2/eth0 in one capture, and each
     VXLAN datagram leaving node1 is seen arriving on node2 (same outer IP ID, later or equal timestamp)."""
     out = tmp_path / "two.pcapng"
-    proc = subprocess.Popen(_live("-i", "trl-node1:eth0", "-i", "trl-node2:eth0", "--no-ui", "--format", "jsonl",
+    proc = _spawn(_live("-i", "trl-node1:eth0", "-i", "trl-node2:eth0", "--no-ui", "--format", "jsonl",
                                   "--write", str(out), "--duration", "3"),
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     _wait_for(str(out) + ".part")
@@ -138,7 +158,7 @@ def test_default_interfaces_are_the_cni_ones(lab) -> None:
 def test_sigint_leaves_a_valid_pcapng(lab, tmp_path) -> None:
     """SIGINT stops the capture; --write holds a complete pcapng that tshark reads, with every captured packet."""
     out = tmp_path / "int.pcapng"
-    proc = subprocess.Popen(_live("--netns", "trl-node1", "-i", "eth0", "-i", "cni0", "--quiet", "--write", str(out)),
+    proc = _spawn(_live("--netns", "trl-node1", "-i", "eth0", "-i", "cni0", "--quiet", "--write", str(out)),
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     _wait_for(str(out) + ".part")
     _agent(lab.pod("linux/nginx").netns, "get", f"http://{lab.pod('linux/tomcat').ip}:8080/")
@@ -161,7 +181,7 @@ def test_sigkill_keeps_old_file_and_readable_spool(lab, tmp_path) -> None:
     block (tracer show, no traceback)."""
     out = tmp_path / "kill.pcapng"
     out.write_bytes(b"old capture")
-    proc = subprocess.Popen(_live("--netns", "trl-node1", "-i", "eth0", "--quiet", "--write", str(out)),
+    proc = _spawn(_live("--netns", "trl-node1", "-i", "eth0", "--quiet", "--write", str(out)),
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     part = str(out) + ".part"
     _wait_for(part)
@@ -183,11 +203,11 @@ def test_ring_bounds_the_spool_under_a_flood(floodns, tmp_path) -> None:
     """--ring-mb 1 under a 2 s flood: the spool on disk stays near 1 MB, the oldest segments are rotated away (and
     said so), and the kept capture is a valid multi-section pcapng."""
     out = tmp_path / "ring.pcapng"
-    proc = subprocess.Popen(["nsenter", f"--net=/run/netns/{floodns}", *_live("-i", "fb", "--quiet", "--ring-mb", "1",
+    proc = _spawn(["nsenter", f"--net=/run/netns/{floodns}", *_live("-i", "fb", "--quiet", "--ring-mb", "1",
                                                                           "--write", str(out))],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     _wait_for(str(out) + ".part.0000")
-    flood = subprocess.Popen(["nsenter", f"--net=/run/netns/{floodns}", PY, "-m", "tracer.lab.flood", "fa", "50000",
+    flood = _spawn(["nsenter", f"--net=/run/netns/{floodns}", PY, "-m", "tracer.lab.flood", "fa", "50000",
                               "2", "200"], stdout=subprocess.PIPE, text=True)
     peak = 0
     while flood.poll() is None:
@@ -222,7 +242,7 @@ def test_kernel_drops_are_reported(floodns, tmp_path) -> None:
     """A capture that stalls under a flood (SIGSTOP) loses packets in the kernel; a warning says so while it runs,
     the count is reported on exit and written into the file's interface statistics."""
     out = tmp_path / "drops.pcapng"
-    proc = subprocess.Popen(["nsenter", f"--net=/run/netns/{floodns}",
+    proc = _spawn(["nsenter", f"--net=/run/netns/{floodns}",
                              *_live("-i", "fb", "--quiet", "--buffer-mb", "2", "--write", str(out))],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     _wait_for(str(out) + ".part")
@@ -327,7 +347,7 @@ def test_user_drops_privileges_after_opening() -> None:
     try:
         d.chmod(0o777)
         out = d / "u.pcapng"
-        proc = subprocess.Popen(_live("-i", "lo", "--user", "nobody", "--quiet", "--write", str(out), "--duration",
+        proc = _spawn(_live("-i", "lo", "--user", "nobody", "--quiet", "--write", str(out), "--duration",
                                       "1.5"), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
         _wait_for(str(out) + ".part")
         with open(f"/proc/{proc.pid}/status") as f:
