@@ -86,7 +86,6 @@ _IP6 = np.dtype([("vtc", ">u4"), ("plen", ">u2"), ("nh", "u1"), ("hlim", "u1"), 
 _EXT = np.dtype([("nh", "u1"), ("len", "u1"), ("fo", ">u2")])
 _TCP = np.dtype([("sport", ">u2"), ("dport", ">u2"), ("seq", ">u4"), ("ack", ">u4"), ("off", "u1"),
                  ("flags", "u1")])
-_PORTS = np.dtype([("sport", ">u2"), ("dport", ">u2")])
 _ICMP = np.dtype([("type", "u1"), ("code", "u1"), ("csum", ">u2"), ("id", ">u2"), ("seq", ">u2")])
 _VXLAN_ETH = np.dtype([("flags", "u1"), ("r", "V3"), ("vni", ">u4"), ("macs", "V12"), ("type", ">u2")])
 _GENEVE = np.dtype([("vo", "u1"), ("flags", "u1"), ("ptype", ">u2"), ("vni", ">u4")])
@@ -626,7 +625,7 @@ class _Decoder:
         proto, p, e = lv.proto, lv.l4pos, lv.l4end
         # TCP, UDP, SCTP, UDP-Lite and DCCP all start with the two ports: one gather of a TCP-sized prefix
         # for every row (most rows are one of them), masked, instead of a gather and scatter per protocol.
-        ported = lv.l4ok & ((proto == 6) | (proto == 17) | (proto == 132) | (proto == 136) | (proto == 33))
+        ported = lv.l4ok & _isin(proto, PORTED)
         fits = ported & (p + _TCP.itemsize <= e)
         r = take(_TCP, p, fits)
         lv.sport, lv.dport = r["sport"].astype(np.uint16), r["dport"].astype(np.uint16)
@@ -658,7 +657,7 @@ class _Decoder:
                 tc = take(_BE16, p[short], p[short] + 2 <= e[short])
                 typ[short], code[short] = tc >> 8, tc & 0xFF
                 lv.trunc[icmp] |= short & lv.cut[icmp]
-            echo = np.where(lv.ver[icmp] == 4, (typ == 0) | (typ == 8), (typ == 128) | (typ == 129))
+            echo = np.where(lv.ver[icmp] == 4, _isin(typ, ICMP_ECHO[1]), _isin(typ, ICMP_ECHO[58]))
             lv.icmp_type[icmp], lv.icmp_code[icmp] = typ, code
             lv.icmp_id[icmp] = np.where(echo, r["id"], 0)
             lv.icmp_seq[icmp] = np.where(echo, r["seq"], 0)
