@@ -172,14 +172,11 @@ def run_matrix(args: argparse.Namespace) -> int:
         json.dump({"pods": names, "port": port, "protocol": proto, "allowed": table}, sys.stdout)
         print()
         return 0
-    width = max(len(n) for n in names)
-    cols = [max(len(n), 1) for n in names]
-    names = [clean(n) for n in names]
     print(f"reachability on {proto}/{port} ('.' allowed, 'X' denied; row = from, column = to)")
-    print(" " * width + "  " + "  ".join(n.rjust(w) for n, w in zip(names, cols, strict=True)))
+    # The table itself exactly as upstream's TruthTable.PrettyPrint (test/e2e/network/netpol/truthtable.go).
+    print("\t".join(["-", *names]))
     for name, row in zip(names, table, strict=True):
-        print(name.ljust(width) + "  " + "  ".join(("." if ok else "X").rjust(w)
-                                                  for ok, w in zip(row, cols, strict=True)))
+        print("\t".join([name, *("." if ok else "X" for ok in row)]))
     return 0
 
 
