@@ -68,6 +68,19 @@ def _hwm(pid: int) -> int:
 
 def one_rate(pps: int, seconds: float, buffer_mb: int, tmp: str, ring_mb: int | None = None,
              with_tcpdump: bool = True) -> dict:
+    """One flood at ``pps`` with both captures running; every process it starts is gone when it returns."""
+    started: list[subprocess.Popen] = []
+    try:
+        return _one_rate(pps, seconds, buffer_mb, tmp, ring_mb, with_tcpdump, started)
+    finally:
+        for p in started:
+            if p.poll() is None:
+                p.kill()
+                p.wait()
+
+
+def _one_rate(pps: int, seconds: float, buffer_mb: int, tmp: str, ring_mb: int | None, with_tcpdump: bool,
+              started: list) -> dict:
     td_out = os.path.join(tmp, "td.pcap")
     tr_out = os.path.join(tmp, "tr.pcapng")
     procs = {}
@@ -80,9 +93,11 @@ def one_rate(pps: int, seconds: float, buffer_mb: int, tmp: str, ring_mb: int | 
     if ring_mb:
         tr_cmd += ["--ring-mb", str(ring_mb)]
     procs["tracer"] = subprocess.Popen(inns(*tr_cmd), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    started.extend(procs.values())
     time.sleep(1.5)      # both listening
     flood = subprocess.Popen(inns(sys.executable, "-m", "tracer.lab.flood", "fa", str(pps), str(seconds)),
                              stdout=subprocess.PIPE, text=True)
+    started.append(flood)
     tracer_pid = None
     peak = 0
     spool_peak = 0
