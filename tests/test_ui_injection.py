@@ -48,6 +48,40 @@ async def test_hostile_names_and_payloads_are_inert(tmp_path) -> None:
             labels.append(str(node.label))
             stack.extend(node.children)
         assert labels and not any(CONTROL.search(label) for label in labels)
+        # The DNS query name, with its markup and escape, in the layers pane of the second packet.
+        await pilot.press("j")
+        await settle(app, pilot)
+        tree.root.expand_all()
+        await pilot.pause()
+        labels = []
+        stack = list(tree.root.children)
+        while stack:
+            node = stack.pop()
+            labels.append(str(node.label))
+            stack.extend(node.children)
+        dns_text = " ".join(labels)
+        assert "[bold red]x" in dns_text and "[link=http://e]y" in dns_text, dns_text
+        assert not CONTROL.search(dns_text) and not CONTROL.search(screen_text(app))
         await pilot.press("question_mark")
         await pilot.pause()
         assert not CONTROL.search(screen_text(app))
+
+
+@run_async
+async def test_hostile_file_name_in_a_warning_stays_literal(tmp_path) -> None:
+    """A damaged file whose name carries markup is named literally in the warning toast and status line."""
+    from ui_scenario import write_scenario
+
+    capture, _ = write_scenario(tmp_path)
+    hostile = tmp_path / "[bold red]cut[link=e]x.pcapng"
+    hostile.write_bytes(capture.read_bytes()[:-30])
+    app = create_app([str(hostile)])
+    async with app.run_test(size=(160, 40)) as pilot:
+        await settle(app, pilot)
+        assert app.session.index.warnings
+        text = screen_text(app)
+        assert "[bold red]cut[link=e]x.pcapng" in text
+        assert not CONTROL.search(text)
+        toasts = list(app._notifications)  # noqa: SLF001
+        assert any("[bold red]cut[link=e]x.pcapng" in n.message for n in toasts)
+        assert all(n.markup is False for n in toasts)  # shown as text, never parsed

@@ -168,6 +168,13 @@ def write_hostile(directory: Path) -> Path:
     frame.time = T0
     frame.sniffed_on = "[bold red]eth0\x1b[2J\x1b]0;title\x07"
     writer.write(frame)
+    from scapy.layers.dns import DNS, DNSQR
+
+    dns = (Ether(src="02:00:00:00:00:01", dst="02:00:00:00:00:02") / IP(src="10.0.0.1", dst="10.0.0.53")
+           / UDP(sport=5353, dport=53) / DNS(rd=1, qd=DNSQR(qname=b"[bold red]x\x1b[31m.[link=http://e]y.evil.")))
+    dns.time = T0 + 0.001
+    dns.sniffed_on = frame.sniffed_on
+    writer.write(dns)
     writer.close()
     return capture
 

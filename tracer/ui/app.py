@@ -188,6 +188,11 @@ class TracerApp(App):
         # Start reading before the screen is even composed: the first rows race the first paint.
         self.load_index()
 
+    def say(self, message: str, *, severity: str = "information", timeout: float | None = None) -> None:
+        """A toast whose text is inert: messages quote file names, interface names and core errors, so they
+        are cleaned of control characters and never parsed as markup."""
+        self.notify(clean(message), severity=severity, timeout=timeout, markup=False)  # type: ignore[arg-type]
+
     def _in_background(self, name: str, target: Any, *args: Any) -> None:
         """A daemon thread for long, uninterruptible core work (hop analysis, flows, reachability). Not a
         Textual thread worker: those run in the event loop's executor, whose threads the interpreter joins at
@@ -218,11 +223,11 @@ class TracerApp(App):
             known = {binding_id for _, binding_id, _, _ in self.binding_table()}
             unknown = sorted(set(self._user_keymap) - known)
             if unknown:
-                self.notify(clean(f"keymap: unknown binding ids ignored: {', '.join(unknown)} (see ?)"),
+                self.say(clean(f"keymap: unknown binding ids ignored: {', '.join(unknown)} (see ?)"),
                             severity="warning", timeout=8)
             self.set_keymap(self._user_keymap)
         if self._keymap_problem:
-            self.notify(clean(self._keymap_problem), severity="warning")
+            self.say(clean(self._keymap_problem), severity="warning")
         self.query_one("#layers").border_title = "Layers"
         self.query_one("#hex").border_title = "Bytes"
         self.query_one("#prompt").display = False
@@ -324,7 +329,7 @@ class TracerApp(App):
         self._progress = ""
         self.query_one("#progress").display = False
         for warning in message.warnings:
-            self.notify(clean(warning), severity="warning", timeout=8)
+            self.say(clean(warning), severity="warning", timeout=8)
         if self.session.filter_expr:  # the filter ran on the rows indexed then; apply it to all of them
             self.apply_filter(self.session.filter_expr)
         self._refresh_status()
@@ -342,7 +347,7 @@ class TracerApp(App):
         if not self._alive():
             return
         self.query_one("#progress").display = False
-        self.notify(clean(message.error), severity="error", timeout=10)
+        self.say(clean(message.error), severity="error", timeout=10)
         if message.part == "index" and self.session.index is None:
             self.query_one(LayerTree).show_message(message.error)
             self.query_one(HopLadder).show_message("No packets: " + message.error)
@@ -685,12 +690,12 @@ class TracerApp(App):
         packets = self.query_one(PacketList)
         current = packets.selected_row
         if matches is None or len(matches) == 0 or current is None:
-            self.notify("no filter matches to step through (/ sets a filter)", timeout=3)
+            self.say("no filter matches to step through (/ sets a filter)", timeout=3)
             return
         i = int(np.searchsorted(matches, current, side="right" if step > 0 else "left"))
         i = i if step > 0 else i - 1
         if not 0 <= i < len(matches):
-            self.notify("no more matches", timeout=2)
+            self.say("no more matches", timeout=2)
             return
         packets.select_row(int(matches[i]))
 
@@ -701,7 +706,7 @@ class TracerApp(App):
             return
         if self.session.analysis is None:
             why = self.session.missing.get("analysis", "hop analysis still running")
-            self.notify(f"no hop path: {clean(why)}", timeout=4)
+            self.say(f"no hop path: {clean(why)}", timeout=4)
             return
         path = self._path(row)
         rows = []
@@ -712,15 +717,15 @@ class TracerApp(App):
             if attr(hop, "seen") and r is not None:
                 rows.append(int(r))
         if row not in rows:
-            self.notify("this packet has no other hops", timeout=3)
+            self.say("this packet has no other hops", timeout=3)
             return
         i = rows.index(row) + step
         if not 0 <= i < len(rows):
-            self.notify("last hop seen" if step > 0 else "first hop", timeout=2)
+            self.say("last hop seen" if step > 0 else "first hop", timeout=2)
             return
         target = rows[i]
         if not self.query_one(PacketList).select_row(target):
-            self.notify(f"packet {target + 1} is hidden by the filter; showing it in the panes", timeout=4)
+            self.say(f"packet {target + 1} is hidden by the filter; showing it in the panes", timeout=4)
             self._show_row_details(target)
 
     def action_follow(self) -> None:
@@ -793,9 +798,9 @@ class TracerApp(App):
         if not self._alive():
             return
         if message.error:
-            self.notify(clean(message.error), severity="error", timeout=8)
+            self.say(clean(message.error), severity="error", timeout=8)
         else:
-            self.notify(f"exported {message.count} packets to {clean(message.path)}", timeout=5)
+            self.say(f"exported {message.count} packets to {clean(message.path)}", timeout=5)
 
     def action_time_format(self) -> None:
         from tracer.ui.columns import TIME_FORMATS
@@ -804,7 +809,7 @@ class TracerApp(App):
         self.session.time_format = TIME_FORMATS[(TIME_FORMATS.index(fmt) + 1) % len(TIME_FORMATS)]
         self.session.invalidate()
         self.query_one(PacketList).refresh()
-        self.notify(f"time: {self.session.time_format}", timeout=2)
+        self.say(f"time: {self.session.time_format}", timeout=2)
 
     def _visible_panes(self) -> list[str]:
         """Panes Tab visits: the list, then every detail pane not hidden (on a narrow terminal each one in
@@ -849,7 +854,7 @@ class TracerApp(App):
     def action_flows(self) -> None:
         if self.session.analysis is None:
             why = self.session.missing.get("analysis", "hop analysis still running")
-            self.notify(f"flows need the hop analysis: {clean(why)}", timeout=5)
+            self.say(f"flows need the hop analysis: {clean(why)}", timeout=5)
             return
         self.compute_view("flows")
 
@@ -876,7 +881,7 @@ class TracerApp(App):
             return  # the user moved on (another screen is open)
         if message.view == "flows":
             if message.data is None:
-                self.notify(clean(message.problem or "no flows"), severity="error")
+                self.say(clean(message.problem or "no flows"), severity="error")
                 return
             from tracer.ui.flows_screen import FlowsScreen
 
@@ -895,7 +900,7 @@ class TracerApp(App):
         if rows is None and col is not None and fid is not None:
             rows = np.flatnonzero(col[: self.session.total] == fid)
         if rows is None:
-            self.notify("this flow has no packet rows", timeout=3)
+            self.say("this flow has no packet rows", timeout=3)
             return
         self._before_follow = (self.session.view, self.session.filter_expr)
         self._set_view(np.asarray(rows, dtype=np.int64), f"flow {fid}")
@@ -906,7 +911,7 @@ class TracerApp(App):
             why = (self.session.missing.get("analysis") or self.session.missing.get("cluster")
                    or ("no cluster loaded (--cluster PATH)" if self.session.cluster is None
                        else "hop analysis still running"))
-            self.notify(f"reachability needs cluster and hop analysis: {clean(why)}", timeout=5)
+            self.say(f"reachability needs cluster and hop analysis: {clean(why)}", timeout=5)
             return
         self.compute_view("reach")
 
@@ -916,7 +921,7 @@ class TracerApp(App):
             return
         if self.session.loading:
             self.workers.cancel_group(self, "load")
-            self.notify("stopped following: analysing the packets captured so far" if self.session.follow
+            self.say("stopped following: analysing the packets captured so far" if self.session.follow
                         else "loading cancelled: keeping the packets indexed so far", timeout=4)
 
     def _poll_live(self) -> None:

@@ -30,6 +30,8 @@ def optional_import(name: str) -> tuple[Any | None, str | None]:
         return importlib.import_module(name), None
     except ImportError as exc:
         return None, f"{name} not available yet ({exc})"
+    except Exception as exc:  # noqa: BLE001 - a broken core module: the pane says so, the app still runs
+        return None, f"{name} cannot be imported: {type(exc).__name__}: {exc}"
 
 
 def core_function(*candidates: str) -> tuple[Any | None, str | None]:
