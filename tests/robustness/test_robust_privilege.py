@@ -93,10 +93,10 @@ def test_commands_run_unprivileged(public_captures: Path) -> None:
         shutil.rmtree(work, ignore_errors=True)
     assert res["uid"] == NOBODY and res["denied"], "the privilege drop did not take effect"
     problems = []
-    for argv, (wcode, wout, _), (code, out, err) in zip(cmds, res["warm"], res["cold"]):
+    for argv, (wcode, wout, werr), (code, out, err) in zip(cmds, res["warm"], res["cold"]):
         name = " ".join(argv[:2])
         if wcode != 0:
-            problems.append(f"{name}: fails even as root ({wcode})")
+            problems.append(f"{name}: fails even as root ({wcode}): {werr.strip()[-300:]}")
         elif code != 0:
             problems.append(f"{name}: exit {code} as nobody: {err.strip()[-300:]}")
         elif argv[0] not in ("stats", "ifaces") and out != wout:  # stats times itself; ifaces may change
