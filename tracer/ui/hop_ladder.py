@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from rich.markup import escape
 from rich.text import Text
 
 from tracer.ui.safe import clean
@@ -64,7 +65,7 @@ class HopLadder(TextPane):
         cni = attr(path, "cni") or attr(path, "mode")
         # Packet id and CNI mode go in the border: every line inside is a hop.
         title = "Hop path" + (f" · packet {pid}" if pid is not None else "") + (f" · {clean(cni)}" if cni else "")
-        self.border_title = title
+        self.border_title = escape(title)  # border titles are markup; the mode name is data
         if not hops:
             text.append("no hop model for this packet (not pod traffic, or CNI unknown)\n", style="italic")
         first_seen = next((_hop_ts(h) for h in hops if attr(h, "seen")), None)
