@@ -238,3 +238,18 @@ def test_hostile_text_never_reaches_the_terminal_raw(tmp_path: Path, capsys) -> 
     bad.write_text('kind: NetworkPolicy\napiVersion: networking.k8s.io/v1\nmetadata: {name: "x\\e[2J", namespace: a}\n')
     code, _, err = cli(capsys, "policy", "check", "--cluster", str(bad), "--from", "a/x", "--to", "a/y", "--port", "1")
     assert code == 2 and "\x1b" not in err and "\\x1b[2J" in err
+
+
+def test_later_objects_replace_earlier_ones() -> None:
+    """An object given again replaces the earlier one (kubectl apply): a fixed policy file answers "what if"."""
+    from tracer.k8s import PolicyEngine
+
+    cluster = TUTORIAL / "cluster.yaml"
+    before = PolicyEngine(load_cluster([str(cluster), str(TUTORIAL / "02-single-port.yaml")]))
+    after = PolicyEngine(load_cluster([str(cluster), str(TUTORIAL / "02-single-port.yaml"),
+                                       str(TUTORIAL / "03-multiple-ports.yaml")]))
+    assert not before.check("python/nginx", "python/tomcat", 8443).allowed
+    assert after.check("python/nginx", "python/tomcat", 8443).allowed
+    assert len(after.cluster.policies) == 1 and after.cluster.skipped["replaced NetworkPolicy"] == 1
+    twice = load_cluster([str(cluster), str(cluster)])
+    assert len(twice.pods) == len(load_cluster([str(cluster)]).pods)

@@ -595,14 +595,17 @@ _PARSERS = {"Namespace": parse_namespace, "Node": parse_node, "Pod": parse_pod, 
 
 
 def load_cluster(paths: list[str] | str) -> Cluster:
-    """Read cluster state from files/directories; ClusterError naming file, object and field on bad input."""
+    """Read cluster state from files/directories; ClusterError naming file, object and field on bad input.
+
+    An object given again (same kind, namespace and name) replaces the earlier one, as ``kubectl apply`` would:
+    ``--cluster dump.yaml --cluster fixed-policy.yaml`` answers "what if I applied this fix?". Replacements are
+    counted in ``cluster.skipped`` as ``replaced <Kind>``.
+    """
     if isinstance(paths, str):
         paths = [paths]
-    namespaces: dict[str, Namespace] = {}
-    nodes, pods, services, endpoints, policies = [], [], [], [], []
+    objects: dict[tuple[str, str | None, str], Any] = {}
     skipped: Counter = Counter()
     files: list[str] = []
-    seen: set[tuple[str, str | None, str]] = set()
     for raw in read_objects([str(p) for p in paths]):
         if raw.file not in files:
             files.append(raw.file)
@@ -615,23 +618,19 @@ def load_cluster(paths: list[str] | str) -> Cluster:
         api = raw.body.get("apiVersion")
         if kind == "NetworkPolicy" and api is not None and api != "networking.k8s.io/v1":
             raise raw.error("apiVersion", f"{show(api)}: only networking.k8s.io/v1 NetworkPolicy is understood")
-        ident = (kind, raw.namespace if kind not in ("Namespace", "Node") else None, raw.name)
-        if ident in seen and kind != "EndpointSlice":
-            skipped[f"duplicate {kind}"] += 1  # the same dump given twice, or a dir holding both: first one wins
-            continue
-        seen.add(ident)
-        if kind in ("Endpoints", "EndpointSlice"):
-            endpoints += parse_endpoints(raw)
-            continue
-        obj = _PARSERS[kind](raw)
+        obj = parse_endpoints(raw) if kind in ("Endpoints", "EndpointSlice") else _PARSERS[kind](raw)
+        ident = (kind, None if kind in ("Namespace", "Node") else (raw.namespace or "default"), raw.name)
+        if ident in objects:
+            skipped[f"replaced {kind}"] += 1
+        objects[ident] = obj
+    namespaces: dict[str, Namespace] = {}
+    nodes, pods, services, endpoints, policies = [], [], [], [], []
+    lists = {"Node": nodes, "Pod": pods, "Service": services, "NetworkPolicy": policies}
+    for (kind, _, _), obj in objects.items():
         if kind == "Namespace":
             namespaces[obj.name] = obj
-        elif kind == "Node":
-            nodes.append(obj)
-        elif kind == "Pod":
-            pods.append(obj)
-        elif kind == "Service":
-            services.append(obj)
+        elif kind in ("Endpoints", "EndpointSlice"):
+            endpoints += obj
         else:
-            policies.append(obj)
+            lists[kind].append(obj)
     return Cluster(namespaces, nodes, pods, services, endpoints, policies, skipped, files)
