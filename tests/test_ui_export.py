@@ -94,3 +94,22 @@ async def test_export_keeps_pod_names_as_comments(tmp_path) -> None:
     comments = [c.decode() if isinstance(c, bytes) else c for c in packets[0].comments]
     assert comments == ["linux/nginx → python/tomcat"]
     assert packets[0].sniffed_on == "node2/cni0"
+
+
+@run_async
+async def test_export_filtered_packets(tmp_path) -> None:
+    """With a filter and no marks, exactly the packets shown are exported."""
+    pytest.importorskip("tracer.capture.filter", reason="the display filter is not written yet")
+    capture, _ = write_scenario(tmp_path)
+    out = tmp_path / "udp.pcapng"
+    app = create_app([str(capture)])
+    async with app.run_test(size=(120, 36)) as pilot:
+        await settle(app, pilot)
+        await pilot.press("slash")
+        app.query_one("#prompt-input").value = "udp"
+        await pilot.press("enter")
+        await settle(app, pilot)
+        rows = list(app.session.view)
+        assert 0 < len(rows) < app.session.total
+        await export_to(pilot, out)
+        same_packets(app.session.index, rows, index_module.load_index([str(out)]))
