@@ -405,7 +405,7 @@ def analyze(index: Any, cluster: Any = None, cni: str | None = None, *, window_n
 
     # Rows of each packet in corrected time order (CSR layout).
     order = ok_rows[np.lexsort((ts[ok_rows], packet_id[ok_rows]))]
-    counts = np.bincount(packet_id[order], minlength=n_pk) if n_pk else np.zeros(0, dtype=np.int64)
+    counts = np.bincount(packet_id[order], minlength=n_pk)
     starts = np.r_[0, np.cumsum(counts)]
     a._rows_of_packet = (order, starts)
     rank = np.arange(len(order)) - np.repeat(starts[:-1], counts)   # observation number within its packet
@@ -415,7 +415,7 @@ def analyze(index: Any, cluster: Any = None, cni: str | None = None, *, window_n
     score = podlike[spos] + podlike[dpos]
     _, rep = first_in_group(packet_id[ok_rows], ts[ok_rows], -score[ok_rows].astype(np.int64))
     rep = ok_rows[rep]
-    pk = {"rep": rep, "first_row": order[starts[:-1]] if n_pk else np.empty(0, dtype=np.int64)}
+    pk = {"rep": rep, "first_row": order[starts[:-1]]}
     pk["src_pos"] = spos[rep]
     pk["dst_pos"] = dpos[rep]
     # Service: any observation addressed to (or answering from) a Service address.
@@ -439,211 +439,56 @@ def analyze(index: Any, cluster: Any = None, cni: str | None = None, *, window_n
     by_packet = Segments(packet_id, n_pk, order)      # rows of each packet (order is sorted by packet)
     pk["service"] = by_packet.reduce(np.maximum, row_svc, -1)
 
-    # Flows: canonical endpoint pair of the representative tuple.
-    proto = c["i_proto"][rep].astype(np.int64)
-    icmp = np.isin(proto, (1, 58))
-    sp = np.where(icmp, c["icmp_id"][rep], c["i_sport"][rep]).astype(np.int64)
-    dp = np.where(icmp, c["icmp_id"][rep], c["i_dport"][rep]).astype(np.int64)
-    sk, dk = src_key[rep], dst_key[rep]
-    swap = (sk > dk) | ((sk == dk) & (sp > dp))
-    lo_k, hi_k = np.where(swap, dk, sk), np.where(swap, sk, dk)
-    lo_p, hi_p = np.where(swap, dp, sp), np.where(swap, sp, dp)
-    fkey = hash_columns([proto, lo_k, lo_p, hi_k, hi_p]) if n_pk else np.empty(0, dtype=np.uint64)
-    _, finv = np.unique(fkey, return_inverse=True)
-    flow = renumber_by_first_row(finv.astype(np.int64).ravel()) if n_pk else np.empty(0, dtype=np.int64)
-    n_fl = int(flow.max()) + 1 if n_pk else 0
+    flow, forward, first_pk, init_pk, by_flow = _flows(c, rep, src_key, dst_key)
+    n_fl = by_flow.size
     pk["flow"] = flow
-    # Initiator: a SYN's sender, an echo request's sender, else the first packet's sender unless it came from a
-    # well-known port to an ephemeral one (a capture that started mid-connection).
-    flags = c["tcp_flags"][rep]
-    itype = c["icmp_type"][rep]
-    opener = ((proto == 6) & ((flags & 0x12) == 0x02)) | (icmp & np.isin(itype, (8, 128)))
-    pk_ids = np.arange(n_pk, dtype=np.int64)
-    big = np.iinfo(np.int64).max
-    by_flow = Segments(flow, n_fl)
-    open_pk = by_flow.reduce(np.minimum, np.where(opener, pk_ids, big), big)
-    first_pk = by_flow.reduce(np.minimum, pk_ids, big)
-    # Without an opener, a first packet from a service port to an ephemeral one (Linux: 32768-60999) is a reply.
-    fsp, fdp = sp[first_pk], dp[first_pk]
-    reverse_hint = ((fsp < fdp) & ((fsp < 1024) | ((fdp >= 32768) & (fsp < 32768)))
-                    & ~icmp[first_pk]) if n_fl else np.zeros(0, bool)
-    init_pk = np.where(open_pk != big, open_pk, first_pk)
-    # The initiator is the lower endpoint when its packet did not swap.
-    init_is_lo = ~swap[init_pk]
-    init_is_lo = np.where((open_pk == big) & reverse_hint, ~init_is_lo, init_is_lo)
-    forward = (~swap) == init_is_lo[flow] if n_pk else np.zeros(0, bool)
     pk["forward"] = forward
-    # For the reversed-hint flows, pick a forward packet as the one describing the initiator.
-    fwd_pk = by_flow.reduce(np.minimum, np.where(forward, pk_ids, big), big)
-    init_pk = np.where(fwd_pk != big, fwd_pk, init_pk)
+    pk_ids = np.arange(n_pk, dtype=np.int64)
     row_flow = np.full(n, -1, dtype=np.int64)
     row_flow[ok_rows] = flow[packet_id[ok_rows]]
 
     # 5. Routes: mode per flow, expected path per (flow mode, endpoints' nodes/kinds/pinned interfaces).
     flow_wire = by_flow.reduce(np.maximum, by_packet.reduce(np.maximum, wire, 0), 0)
-    pod_side_point = np.full(len(topo.addr_keys) + 1, -1, dtype=np.int64)
-    pod_eth0_point = np.full(len(topo.addr_keys) + 1, -1, dtype=np.int64)
-    for pid_, key in topo.point_pod.items():
-        pos = int(topo.lookup(np.array([key], dtype=np.int64))[0])
-        if pos >= 0:
-            target = pod_eth0_point if points[pid_].role == R.POD_ETH0 else pod_side_point
-            target[pos] = pid_
-    pod_points = set(topo.point_pod)
-    mode_codes = {m: i for i, m in enumerate(M.MODES)}
-    # Mode per flow; under CrossSubnet a flow seen in IP-in-IP gets a distinct code (+len(MODES)) so its route
-    # keeps the tunnel even between nodes that look like one subnet.
-    fmode = np.array([mode_codes[D.flow_mode(a.mode, int(w), a.forced)]
-                      + (len(M.MODES) if a.mode == M.CALICO_IPIP_CROSSSUBNET and int(w) == D.WIRE_IPIP else 0)
-                      for w in flow_wire.tolist()], dtype=np.int64)
-    # Route key per packet, in the packet's own direction.
-    src_pos_dir = pk["src_pos"]
-    dst_pos_dir = pk["dst_pos"]
     # NodePort with masquerade rewrites both ends on the node that took the connection: the client's packet
-    # enters that node's eth0 before the pod-level packet exists (and the reply leaves it after), an extra hop at
-    # the start (or end) of a path whose pod-level source (destination) is that node.
-    both_rewritten = (src_key != src_key[rep][packet_id]) & (dst_key != dst_key[rep][packet_id]) \
-        if n_pk else np.zeros(n, dtype=bool)
+    # enters that node's eth0 before the pod-level packet exists (and the reply leaves it after).
+    both_rewritten = (src_key != src_key[rep][packet_id]) & (dst_key != dst_key[rep][packet_id])
     outside = by_packet.reduce(np.maximum, both_rewritten.astype(np.int64), 0) > 0
-    from_outside = (outside & (addr_kind[src_pos_dir] == T.KIND_NODE)).astype(np.int64)
-    to_outside = (outside & (addr_kind[dst_pos_dir] == T.KIND_NODE)).astype(np.int64)
-    rk = np.stack([fmode[flow] if n_pk else np.empty(0, np.int64), addr_node[src_pos_dir], addr_node[dst_pos_dir],
-                   addr_kind[src_pos_dir].astype(np.int64), addr_kind[dst_pos_dir].astype(np.int64),
-                   pod_side_point[src_pos_dir], pod_side_point[dst_pos_dir],
-                   pod_eth0_point[src_pos_dir], pod_eth0_point[dst_pos_dir], from_outside, to_outside],
-                  axis=1) if n_pk else np.empty((0, 11), dtype=np.int64)
-    rhash = hash_columns([rk[:, i] for i in range(rk.shape[1])]) if n_pk else np.empty(0, dtype=np.uint64)
-    _, route_first, route = np.unique(rhash, return_index=True, return_inverse=True)
-    routes_u = rk[route_first]
-    route = route.ravel().astype(np.int64)
+    route, routes = _routes(a, points, flow_wire[flow], pk["src_pos"], pk["dst_pos"], outside, addr_node,
+                            addr_kind)
     pk["route"] = route
-    routes: list[tuple[str, list[M.Hop]]] = []
-    seen_ipip_routes = set(range(len(M.MODES), 2 * len(M.MODES)))
-    for mcode, sn, dn, skind, dkind, spp, dpp, sep, dep, f_out, t_out in routes_u.tolist():
-        mode = M.MODES[mcode % len(M.MODES)]
-        s_node = topo.nodes[sn] if sn >= 0 else None
-        d_node = topo.nodes[dn] if dn >= 0 else None
-        same_subnet = None
-        if mode == M.CALICO_IPIP_CROSSSUBNET:
-            # CrossSubnet encapsulates only between nodes in different subnets (assumed /24 on the underlay);
-            # a flow seen in IP-in-IP was encapsulated whatever the addresses say.
-            sa, da = topo.node_addr.get(s_node or ""), topo.node_addr.get(d_node or "")
-            seen_ipip = mcode in seen_ipip_routes
-            same_subnet = (not seen_ipip and sa is not None and da is not None
-                           and sa.rsplit(".", 1)[0] == da.rsplit(".", 1)[0])
-        hops = M.expected_path(
-            mode, s_node, d_node, same_subnet=same_subnet,
-            src_is_pod=skind in (T.KIND_POD, T.KIND_UNKNOWN), dst_is_pod=dkind in (T.KIND_POD, T.KIND_UNKNOWN),
-            src_is_node=skind == T.KIND_NODE, dst_is_node=dkind == T.KIND_NODE,
-            src_iface=points[spp].name if spp >= 0 else None, dst_iface=points[dpp].name if dpp >= 0 else None,
-            src_pod_point=points[sep].name if sep >= 0 else None,
-            dst_pod_point=points[dep].name if dep >= 0 else None)
-        if f_out and s_node is not None:
-            hops = [M.Hop(s_node, R.HOST_ETH0, None, "src")] + hops
-        if t_out and d_node is not None:
-            hops = hops + [M.Hop(d_node, R.HOST_ETH0, None, "dst")]
-        routes.append((mode, hops))
     a._routes = routes
+    pod_points = set(topo.point_pod)
 
-    # Signature per packet: its sequence of points (in corrected-time order), hashed.
-    max_rank = int(rank.max()) + 1 if len(rank) else 1
-    with np.errstate(over="ignore"):
-        mult = (np.uint64(0x9E3779B97F4A7C15) ** np.arange(1, max_rank + 1, dtype=np.uint64)).astype(np.uint64)
-        contrib = (row_point[order].astype(np.uint64) + np.uint64(1)) * mult[rank]
-        sig = np.add.reduceat(contrib, starts[:-1]) if n_pk else np.empty(0, dtype=np.uint64)
-    combo_key = hash_columns([route, sig]) if n_pk else np.empty(0, dtype=np.uint64)
-    combo_u, combo_first, combo = np.unique(combo_key, return_index=True, return_inverse=True)
-    combo = combo.ravel().astype(np.int64)
+    # Each packet's observations placed on its route, computed once per (route, sequence of points seen).
+    combo, aligns, combo_hop, combo_last_point, combo_next_point, combo_delivered = _align_all(
+        routes, route, points, pod_points, row_point, order, starts, rank)
     pk["combo"] = combo
-    point_objs = points
-    aligns: list[Alignment] = []
-    max_obs = max(max_rank, 1)
-    combo_hop = np.full((len(combo_u), max_obs), -1, dtype=np.int64)
-    combo_last_point = np.full(len(combo_u), -1, dtype=np.int64)
-    combo_next_point = np.full(len(combo_u), -1, dtype=np.int64)
-    combo_last_hop = np.full(len(combo_u), -1, dtype=np.int64)
-    combo_final = np.zeros(len(combo_u), dtype=bool)
-    combo_dst_side = np.zeros(len(combo_u), dtype=bool)
-    for ci, pk_first in enumerate(combo_first.tolist()):
-        rows = order[starts[pk_first]:starts[pk_first + 1]]
-        obs = row_point[rows].tolist()
-        _, hops = routes[int(route[pk_first])]
-        al = align(hops, obs, point_objs, pod_points)
-        aligns.append(al)
-        combo_hop[ci, :len(al.hop_of_obs)] = al.hop_of_obs
-        if al.last_seen >= 0:
-            placed = [k for k, h in enumerate(al.hop_of_obs) if h == al.last_seen]
-            combo_last_point[ci] = obs[placed[0]]
-            combo_last_hop[ci] = al.last_seen
-            combo_dst_side[ci] = hops[al.last_seen].side == "dst" or (
-                al.last_seen == len(hops) - 1)
-            captured_after = [h for h in range(al.last_seen + 1, len(hops)) if al.captured[h]]
-            combo_final[ci] = not captured_after
-        if al.next_expected >= 0:
-            combo_next_point[ci] = al.expect_point[al.next_expected]
     a._combo_align = aligns
     a._wire = wire
     hop_index = np.full(n, -1, dtype=np.int64)
-    if n_pk:
-        hop_index[order] = combo_hop[combo[packet_id[order]], rank]
+    hop_index[order] = combo_hop[combo[packet_id[order]], rank]
     hop_count = np.full(n, -1, dtype=np.int64)
     route_len = np.array([len(h) for _, h in routes] or [0], dtype=np.int64)
     hop_count[ok_rows] = route_len[route[packet_id[ok_rows]]]
 
     # 6. Drops: a later captured hop that was capturing at the time and did not see the packet.
     pk_last_ts = by_packet.reduce(np.maximum, ts, 0)
-    next_pt = combo_next_point[combo] if n_pk else np.empty(0, dtype=np.int64)
-    # A point is taken to capture from the first until the last packet seen on any point of its node (captures
-    # are started and stopped together; a quiet veth is still listening), minus a margin at the end: a packet
-    # there may just have been cut off by the capture stopping.
-    node_first: dict[str | None, int] = {}
-    node_last: dict[str | None, int] = {}
-    for p in points:
-        node_first[p.node] = min(node_first.get(p.node, p.first_ns), p.first_ns)
-        node_last[p.node] = max(node_last.get(p.node, 0), p.last_ns)
-    first_ns = np.array([node_first[p.node] for p in points] + [0], dtype=np.int64)
-    last_ns = np.array([node_last[p.node] for p in points] + [0], dtype=np.int64)
-    if len(topo.nodes) and a.clocks.offsets_ns:
-        offs = np.array([a.clocks.offsets_ns.get(p.node, 0) if p.node else 0 for p in points] + [0], dtype=np.int64)
-        first_ns, last_ns = first_ns - offs, last_ns - offs
+    next_pt = combo_next_point[combo]
+    first_ns, last_ns = _capture_windows(points, a.clocks)
     covered = (next_pt >= 0) & (first_ns[next_pt] <= pk_last_ts) & (last_ns[next_pt] >= pk_last_ts + TAIL_MARGIN_NS)
     # A packet bigger than any underlay MTU was captured as a GSO/GRO aggregate (tcpdump on a veth sees the
     # 64 KB super-packet, eth0 its segments): its segments are other packets, so its absence proves nothing.
     rep_len = c["i_len"][rep].astype(np.int64)
     covered &= (rep_len > 0) & (rep_len <= GSO_SUSPECT_LEN)   # 0: a BIG TCP aggregate over 64 KB
-    last_pt = combo_last_point[combo] if n_pk else np.empty(0, dtype=np.int64)
+    last_pt = combo_last_point[combo]
     pk["dropped_point"] = np.where(covered, last_pt, -1)
     pk["last_point"] = last_pt
-    pk["delivered"] = combo_final[combo] & combo_dst_side[combo] if n_pk else np.zeros(0, bool)
+    pk["delivered"] = combo_delivered[combo]
     a._pk = pk
 
-    # Per flow: drop point (of its last packet, or of most of its packets), delivery, replies.
+    a._fl = fl = _flow_fates(pk, flow, forward, by_flow, first_pk, init_pk, last_pt, next_pt,
+                             c["i_len"][rep].astype(np.int64))
     dropped = pk["dropped_point"] >= 0
-    fl: dict[str, np.ndarray] = {"first_packet": first_pk, "init_packet": init_pk,
-                                 "first_row": pk["first_row"][first_pk] if n_fl else np.empty(0, np.int64)}
-    n_drop = np.bincount(flow[dropped], minlength=n_fl) if n_fl else np.zeros(0, np.int64)
-    replies = by_flow.reduce(np.maximum, (~forward).astype(np.int64), 0)
-    fwd_delivered = by_flow.reduce(np.maximum, (forward & pk["delivered"]).astype(np.int64), 0)
-    delivered = (replies > 0) | (fwd_delivered > 0)
-    # A flow is dropped when some of its packets died and none got through (no reply, none delivered): a lost
-    # segment that TCP retransmitted successfully is counted, not reported as the flow's fate.
-    last_drop = by_flow.reduce(np.maximum, np.where(dropped, pk_ids, -1), -1)
-    drop_packet = np.where((n_drop > 0) & ~delivered, last_drop, -1)
-    fl["drop_packet"] = drop_packet
-    fl["dropped_point"] = np.where(drop_packet >= 0, pk["dropped_point"][np.maximum(drop_packet, 0)], -1) \
-        if n_fl else np.empty(0, np.int64)
-    # A packet of a dropped flow that stopped at the same point right at the end of the capture (a TCP
-    # retransmission as the capture was stopped) shares its fate: the flow's own packets are the evidence.
-    if n_fl:
-        flow_drop = fl["dropped_point"][flow]
-        same_fate = (pk["dropped_point"] < 0) & (flow_drop >= 0) & (last_pt == flow_drop) & (next_pt >= 0) \
-            & ~pk["delivered"]
-        if same_fate.any():
-            pk["dropped_point"] = np.where(same_fate, last_pt, pk["dropped_point"])
-            dropped = pk["dropped_point"] >= 0
-    fl["replies"] = replies
-    fl["delivered"] = delivered.astype(np.int8)
-    fl["max_len"] = by_flow.reduce(np.maximum, c["i_len"][rep].astype(np.int64), 0)
-    a._fl = fl
 
     # Verdicts per flow (stateful: every packet of an allowed connection, replies included, is allowed).
     a._flow_verdict = flow_verdicts(a, c, pk, init_pk, n_fl)
@@ -652,44 +497,212 @@ def analyze(index: Any, cluster: Any = None, cni: str | None = None, *, window_n
     # 7. Per-row columns.
     names = np.array([p.name for p in points] + [None], dtype=object)
     roles = np.array([p.role for p in points] + [None], dtype=object)
-    row_node_names = np.array([p.node for p in points] + [None], dtype=object)[row_point] if n else \
-        np.empty(0, dtype=object)
-    if n_pk:
-        # A point without a node takes the node of the hop it was placed on (a table per route and hop).
-        width = int(route_len.max()) if len(route_len) else 1
-        hop_node = np.full((len(routes) or 1, max(width, 1)), -1, dtype=np.int64)
-        for ri, (_, hops) in enumerate(routes):
-            hop_node[ri, :len(hops)] = [topo.code(h.node) for h in hops]
-        node_table = np.array(topo.nodes + [None], dtype=object)
-        anon = (row_node < 0) & (hop_index >= 0)
-        placed = hop_node[route[packet_id[anon]], hop_index[anon]]
-        row_node_names = row_node_names.copy()
-        row_node_names[np.flatnonzero(anon)] = node_table[placed]
+    row_node_names = np.array([p.node for p in points] + [None], dtype=object)[row_point]
+    # A point without a node takes the node of the hop it was placed on (a table per route and hop).
+    hop_node = np.full((len(routes), max(int(route_len.max()), 1)), -1, dtype=np.int64)
+    for ri, (_, hops) in enumerate(routes):
+        hop_node[ri, :len(hops)] = [topo.code(h.node) for h in hops]
+    node_table = np.array(topo.nodes + [None], dtype=object)
+    anon = (row_node < 0) & (hop_index >= 0)
+    row_node_names[np.flatnonzero(anon)] = node_table[hop_node[route[packet_id[anon]], hop_index[anon]]]
     pods = np.array(list(topo.addr_pod) + [None], dtype=object)
     src_pod = np.full(n, None, dtype=object)
     dst_pod = np.full(n, None, dtype=object)
     service = np.full(n, None, dtype=object)
     last_seen = np.full(n, None, dtype=object)
     verdict = np.full(n, None, dtype=object)
-    if n_pk:
-        p_of = packet_id[ok_rows]
-        src_pod[ok_rows] = pods[pk["src_pos"][p_of]]
-        dst_pod[ok_rows] = pods[pk["dst_pos"][p_of]]
-        svc_names_arr = np.array(service_names + [None], dtype=object)
-        service[ok_rows] = svc_names_arr[pk["service"][p_of]]
-        last_seen[ok_rows] = names[last_pt[p_of]]
-        if facts.present:
-            verdict[ok_rows] = verdict_names[flow[p_of]]
+    p_of = packet_id[ok_rows]
+    src_pod[ok_rows] = pods[pk["src_pos"][p_of]]
+    dst_pod[ok_rows] = pods[pk["dst_pos"][p_of]]
+    service[ok_rows] = np.array(service_names + [None], dtype=object)[pk["service"][p_of]]
+    last_seen[ok_rows] = names[last_pt[p_of]]
+    if facts.present:
+        verdict[ok_rows] = verdict_names[flow[p_of]]
     a.points = points
     a._row_point = row_point
     a.columns = {
         "packet_id": packet_id, "hop_index": np.where(hop_index >= 0, hop_index + 1, -1), "hop_count": hop_count,
-        "flow_id": row_flow, "role": roles[row_point] if n else np.empty(0, dtype=object),
-        "node": row_node_names, "point": names[row_point] if n else np.empty(0, dtype=object),
+        "flow_id": row_flow, "role": roles[row_point], "node": row_node_names, "point": names[row_point],
         "src_pod": src_pod, "dst_pod": dst_pod, "service": service, "verdict": verdict, "last_seen": last_seen,
-        "dropped": np.isin(packet_id, np.flatnonzero(dropped)) if n_pk else np.zeros(n, dtype=bool),
+        "dropped": (packet_id >= 0) & dropped[np.maximum(packet_id, 0)],
     }
     return a
+
+
+def _capture_windows(points: list[PointInfo], clocks: ClockEstimate) -> tuple[np.ndarray, np.ndarray]:
+    """Per point (plus a trailing 0 for "none"): when it was capturing, on the corrected clock.
+
+    A point is taken to capture from the first until the last packet seen on any point of its node (captures
+    are started and stopped together; a quiet veth is still listening).
+    """
+    node_first: dict[str | None, int] = {}
+    node_last: dict[str | None, int] = {}
+    for p in points:
+        node_first[p.node] = min(node_first.get(p.node, p.first_ns), p.first_ns)
+        node_last[p.node] = max(node_last.get(p.node, 0), p.last_ns)
+    offs = np.array([clocks.offsets_ns.get(p.node, 0) if p.node else 0 for p in points] + [0], dtype=np.int64)
+    first_ns = np.array([node_first[p.node] for p in points] + [0], dtype=np.int64) - offs
+    last_ns = np.array([node_last[p.node] for p in points] + [0], dtype=np.int64) - offs
+    return first_ns, last_ns
+
+
+def _flow_fates(pk: dict[str, np.ndarray], flow: np.ndarray, forward: np.ndarray, by_flow: Segments,
+                first_pk: np.ndarray, init_pk: np.ndarray, last_pt: np.ndarray, next_pt: np.ndarray,
+                rep_len: np.ndarray) -> dict[str, np.ndarray]:
+    """Per flow: whether it got through (a reply, or a forward packet delivered), and when it did not, the
+    packet and point where it stopped. Updates ``pk["dropped_point"]`` for tail packets sharing that fate."""
+    n_fl = by_flow.size
+    pk_ids = np.arange(len(flow), dtype=np.int64)
+    dropped = pk["dropped_point"] >= 0
+    n_drop = np.bincount(flow[dropped], minlength=n_fl)
+    replies = by_flow.reduce(np.maximum, (~forward).astype(np.int64), 0)
+    fwd_delivered = by_flow.reduce(np.maximum, (forward & pk["delivered"]).astype(np.int64), 0)
+    delivered = (replies > 0) | (fwd_delivered > 0)
+    # A flow is dropped when some of its packets died and none got through (no reply, none delivered): a lost
+    # segment that TCP retransmitted successfully is counted, not reported as the flow's fate.
+    last_drop = by_flow.reduce(np.maximum, np.where(dropped, pk_ids, -1), -1)
+    drop_packet = np.where((n_drop > 0) & ~delivered, last_drop, -1)
+    dropped_point = np.where(drop_packet >= 0, pk["dropped_point"][np.maximum(drop_packet, 0)], -1)
+    # A packet of a dropped flow that stopped at the same point right at the end of the capture (a TCP
+    # retransmission as the capture was stopped) shares its fate: the flow's own packets are the evidence.
+    flow_drop = dropped_point[flow]
+    same_fate = (~dropped) & (flow_drop >= 0) & (last_pt == flow_drop) & (next_pt >= 0) & ~pk["delivered"]
+    pk["dropped_point"] = np.where(same_fate, last_pt, pk["dropped_point"])
+    return {"first_packet": first_pk, "init_packet": init_pk, "first_row": pk["first_row"][first_pk],
+            "drop_packet": drop_packet, "dropped_point": dropped_point, "replies": replies,
+            "delivered": delivered.astype(np.int8), "max_len": by_flow.reduce(np.maximum, rep_len, 0)}
+
+
+def _align_all(routes, route: np.ndarray, points: list[PointInfo], pod_points: set[int], row_point: np.ndarray,
+               order: np.ndarray, starts: np.ndarray, rank: np.ndarray):
+    """Align every packet's observations to its route, once per distinct (route, point sequence) ("combo").
+
+    Returns the combo per packet, the Alignment per combo, and per combo: hop per observation rank, the point
+    where it was last seen, the point expected next (if captured), and whether it reached the end of the
+    captured path on the destination side (delivered).
+    """
+    max_rank = int(rank.max()) + 1 if len(rank) else 1
+    with np.errstate(over="ignore"):
+        # An order-sensitive hash of the point sequence: sum of (point+1) * G^k over observation ranks k.
+        mult = (np.uint64(0x9E3779B97F4A7C15) ** np.arange(1, max_rank + 1, dtype=np.uint64)).astype(np.uint64)
+        contrib = (row_point[order].astype(np.uint64) + np.uint64(1)) * mult[rank]
+        sig = np.add.reduceat(contrib, starts[:-1])
+    combo_u, combo_first, combo = np.unique(hash_columns([route, sig]), return_index=True, return_inverse=True)
+    k = len(combo_u)
+    aligns: list[Alignment] = []
+    hop = np.full((k, max_rank), -1, dtype=np.int64)
+    last_point = np.full(k, -1, dtype=np.int64)
+    next_point = np.full(k, -1, dtype=np.int64)
+    delivered = np.zeros(k, dtype=bool)
+    for ci, p in enumerate(combo_first.tolist()):
+        obs = row_point[order[starts[p]:starts[p + 1]]].tolist()
+        hops = routes[int(route[p])][1]
+        al = align(hops, obs, points, pod_points)
+        aligns.append(al)
+        hop[ci, :len(al.hop_of_obs)] = al.hop_of_obs
+        if al.last_seen >= 0:
+            last_point[ci] = obs[al.hop_of_obs.index(al.last_seen)]
+            # Delivered: seen on the destination side with no captured hop left after it.
+            at_end = not any(al.captured[h] for h in range(al.last_seen + 1, len(hops)))
+            delivered[ci] = at_end and (hops[al.last_seen].side == "dst" or al.last_seen == len(hops) - 1)
+        if al.next_expected >= 0:
+            next_point[ci] = al.expect_point[al.next_expected]
+    return combo.ravel().astype(np.int64), aligns, hop, last_point, next_point, delivered
+
+
+def _routes(a: HopAnalysis, points: list[PointInfo], wire_of_packet: np.ndarray, src_pos: np.ndarray,
+            dst_pos: np.ndarray, outside: np.ndarray, addr_node: np.ndarray,
+            addr_kind: np.ndarray) -> tuple[np.ndarray, list[tuple[str, list[M.Hop]]]]:
+    """Route per packet and the distinct routes' (mode, expected hops): one model path per distinct (mode,
+    endpoint nodes and kinds, pinned interfaces, outside leg) — a handful, however many packets."""
+    topo = a.topology
+    pod_side_point = np.full(len(topo.addr_keys) + 1, -1, dtype=np.int64)
+    pod_eth0_point = np.full(len(topo.addr_keys) + 1, -1, dtype=np.int64)
+    for pid, key in topo.point_pod.items():
+        pos = int(topo.lookup(np.array([key], dtype=np.int64))[0])
+        if pos >= 0:
+            target = pod_eth0_point if points[pid].role == R.POD_ETH0 else pod_side_point
+            target[pos] = pid
+    # Mode per packet's flow; under CrossSubnet a flow seen in IP-in-IP gets a distinct code (+len(MODES)) so its
+    # route keeps the tunnel even between nodes that look like one subnet.
+    codes = {w: M.MODES.index(D.flow_mode(a.mode, w, a.forced))
+            + (len(M.MODES) if a.mode == M.CALICO_IPIP_CROSSSUBNET and w == D.WIRE_IPIP else 0)
+            for w in np.unique(wire_of_packet).tolist()}
+    mode_of_wire = np.zeros(max(codes) + 1, dtype=np.int64)
+    for w, code in codes.items():
+        mode_of_wire[w] = code
+    # The extra outside hop goes at the start when the pod-level source is the node, at the end when the
+    # destination is (the reply on its way back to the client).
+    from_outside = (outside & (addr_kind[src_pos] == T.KIND_NODE)).astype(np.int64)
+    to_outside = (outside & (addr_kind[dst_pos] == T.KIND_NODE)).astype(np.int64)
+    rk = np.stack([mode_of_wire[wire_of_packet], addr_node[src_pos], addr_node[dst_pos],
+                   addr_kind[src_pos].astype(np.int64), addr_kind[dst_pos].astype(np.int64),
+                   pod_side_point[src_pos], pod_side_point[dst_pos], pod_eth0_point[src_pos],
+                   pod_eth0_point[dst_pos], from_outside, to_outside], axis=1)
+    _, route_first, route = np.unique(hash_columns([rk[:, i] for i in range(rk.shape[1])]), return_index=True,
+                                      return_inverse=True)
+    routes: list[tuple[str, list[M.Hop]]] = []
+    name = lambda pid: points[pid].name if pid >= 0 else None  # noqa: E731
+    for mcode, sn, dn, skind, dkind, spp, dpp, sep, dep, f_out, t_out in rk[route_first].tolist():
+        mode = M.MODES[mcode % len(M.MODES)]
+        s_node = topo.nodes[sn] if sn >= 0 else None
+        d_node = topo.nodes[dn] if dn >= 0 else None
+        same_subnet = None
+        if mode == M.CALICO_IPIP_CROSSSUBNET:
+            # CrossSubnet encapsulates only between nodes in different subnets (assumed /24 on the underlay);
+            # a flow seen in IP-in-IP was encapsulated whatever the addresses say.
+            sa, da = topo.node_addr.get(s_node or ""), topo.node_addr.get(d_node or "")
+            same_subnet = (mcode < len(M.MODES) and sa is not None and da is not None
+                           and sa.rsplit(".", 1)[0] == da.rsplit(".", 1)[0])
+        hops = M.expected_path(
+            mode, s_node, d_node, same_subnet=same_subnet,
+            src_is_pod=skind in (T.KIND_POD, T.KIND_UNKNOWN), dst_is_pod=dkind in (T.KIND_POD, T.KIND_UNKNOWN),
+            src_is_node=skind == T.KIND_NODE, dst_is_node=dkind == T.KIND_NODE,
+            src_iface=name(spp), dst_iface=name(dpp), src_pod_point=name(sep), dst_pod_point=name(dep))
+        if f_out and s_node is not None:
+            hops = [M.Hop(s_node, R.HOST_ETH0, None, "src")] + hops
+        if t_out and d_node is not None:
+            hops = hops + [M.Hop(d_node, R.HOST_ETH0, None, "dst")]
+        routes.append((mode, hops))
+    return route.ravel().astype(np.int64), routes
+
+
+def _flows(c: dict[str, np.ndarray], rep: np.ndarray, src_key: np.ndarray, dst_key: np.ndarray):
+    """Flows over packets: (flow per packet, forward per packet, first packet per flow, initiator's packet per
+    flow, the flows' Segments). A flow is the canonical endpoint pair of the representative tuples; its
+    initiator sent the SYN or echo request, else the first packet unless that came from a service port to an
+    ephemeral one (a capture that started mid-connection)."""
+    n_pk = len(rep)
+    proto = c["i_proto"][rep].astype(np.int64)
+    icmp = (proto == 1) | (proto == 58)
+    sp = np.where(icmp, c["icmp_id"][rep], c["i_sport"][rep]).astype(np.int64)
+    dp = np.where(icmp, c["icmp_id"][rep], c["i_dport"][rep]).astype(np.int64)
+    sk, dk = src_key[rep], dst_key[rep]
+    swap = (sk > dk) | ((sk == dk) & (sp > dp))
+    lo_k, hi_k = np.where(swap, dk, sk), np.where(swap, sk, dk)
+    lo_p, hi_p = np.where(swap, dp, sp), np.where(swap, sp, dp)
+    _, finv = np.unique(hash_columns([proto, lo_k, lo_p, hi_k, hi_p]), return_inverse=True)
+    flow = renumber_by_first_row(finv.astype(np.int64).ravel())
+    n_fl = int(flow.max()) + 1
+    flags = c["tcp_flags"][rep]
+    opener = ((proto == 6) & ((flags & 0x12) == 0x02)) | (icmp & np.isin(c["icmp_type"][rep], (8, 128)))
+    pk_ids = np.arange(n_pk, dtype=np.int64)
+    big = np.iinfo(np.int64).max
+    by_flow = Segments(flow, n_fl)
+    open_pk = by_flow.reduce(np.minimum, np.where(opener, pk_ids, big), big)
+    first_pk = by_flow.reduce(np.minimum, pk_ids, big)
+    # Without an opener, a first packet from a service port to an ephemeral one (Linux: 32768-60999) is a reply.
+    fsp, fdp = sp[first_pk], dp[first_pk]
+    reverse_hint = (fsp < fdp) & ((fsp < 1024) | ((fdp >= 32768) & (fsp < 32768))) & ~icmp[first_pk]
+    init_pk = np.where(open_pk != big, open_pk, first_pk)
+    # The initiator is the lower endpoint when its packet did not swap.
+    init_is_lo = ~swap[init_pk]
+    init_is_lo = np.where((open_pk == big) & reverse_hint, ~init_is_lo, init_is_lo)
+    forward = (~swap) == init_is_lo[flow]
+    # A forward packet describes the initiator (for reversed-hint flows the first packet was a reply).
+    fwd_pk = by_flow.reduce(np.minimum, np.where(forward, pk_ids, big), big)
+    init_pk = np.where(fwd_pk != big, fwd_pk, init_pk)
+    return flow, forward, first_pk, init_pk, by_flow
 
 
 def _without_packets(a: HopAnalysis, n: int, packet_id: np.ndarray) -> HopAnalysis:
