@@ -25,7 +25,7 @@ from typing import Any
 from tracer.errors import ClusterError
 from tracer.k8s import explain
 from tracer.k8s.cluster import Cluster, Endpoint, Pod
-from tracer.k8s.netpol import NetworkPolicy, Peer, PortRule, Rule
+from tracer.k8s.netpol import NetworkPolicy, Peer, PortRule
 from tracer.k8s.objects import show
 
 PORT_PROTOCOLS = ("TCP", "UDP", "SCTP")
