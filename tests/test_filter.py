@@ -455,6 +455,7 @@ PUBLIC_FILTERS = [
     "frame.interface_name in {lo, docker0} and tcp",
     "ip.addr == 10.244.0.0/16", "ip.dst == 10.244.1.25 and tcp.dstport == 80", "tcp.port == 32150",
     "vxlan.vni == 1 and icmp", "ip.proto == 4 and icmp", "ip.dst == 239.1.1.1",
+    "icmpv6.type == 128 or icmpv6.type == 129", "ipv6.hlim >= 64", "ip.id == 0 && tcp",
 ]
 
 
