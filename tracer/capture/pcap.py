@@ -16,7 +16,6 @@ import numpy as np
 
 from tracer.capture.records import HARD_MAX_CAPLEN, MAX_SNAPLEN, Interface, ReaderState, Records
 from tracer.capture.source import PCAP_MAGICS, CaptureFile
-from tracer.errors import CaptureError
 
 _RECORD_HEADER = 16
 _FILE_HEADER = 24
@@ -48,19 +47,26 @@ class PcapReader:
         return self.state.problem
 
     def _header(self, mm, size: int, complete: bool) -> bool:
+        # A bad file header is this file's problem (state.problem, reported as "nothing readable" when it is the
+        # only file), not an exception that would abort every other file of a multi-file load.
         if size < _FILE_HEADER:
             if complete:
-                raise CaptureError(f"{self.cf.name}: truncated pcap file header ({size} of 24 bytes)")
+                return self._refuse(f"truncated pcap file header ({size} of 24 bytes)")
             return False
         major, minor, _zone, _sigfigs, snaplen, network = struct.unpack_from(self.order + "HHiIII", mm, 4)
         if major != 2:
-            raise CaptureError(f"{self.cf.name}: unsupported pcap version {major}.{minor} (expected 2.x)")
+            return self._refuse(f"unsupported pcap version {major}.{minor} (expected 2.x)")
         if network & _LT_RESERVED:
-            raise CaptureError(f"{self.cf.name}: reserved bits set in the link-type field (0x{network:08x})")
+            return self._refuse(f"reserved bits set in the link-type field (0x{network:08x})")
         self.interfaces.append(Interface(linktype=network & 0xFFFF, snaplen=snaplen))
         self.max_caplen = min(max(snaplen, MAX_SNAPLEN), HARD_MAX_CAPLEN)
         self.state.pos = _FILE_HEADER
         return True
+
+    def _refuse(self, problem: str) -> bool:
+        self.state.problem = problem
+        self.state.done = True
+        return False
 
     def read(self, max_records: int) -> Records:
         """The next up to ``max_records`` complete records (empty when none is available yet)."""
