@@ -344,3 +344,28 @@ def test_show_truncated_stdin(public_captures: Path, capsys: pytest.CaptureFixtu
                 problems.append(f"{name} cut at {cut} on stdin: exit {result.code}, {len(jsonl_rows(result.out))} "
                                 f"rows, expected {expected}")
     assert not problems, "\n".join(problems)
+
+
+def test_corrupt_file_beside_a_good_one(public_captures: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """`tracer show GOOD CORRUPT` keeps every packet of GOOD (plus what CORRUPT holds before its damage) and warns
+    once per damaged file: one unreadable file must not cost the others' packets."""
+    need_command("show")
+    good = public_captures / "vxlan-4789-http-vni1-zeek.pcap"
+    good_packets = len(walk(good.read_bytes()).packet_ends)
+    problems = []
+    for bad in sorted(public_captures.glob("corrupt-*")):
+        w = walk(bad.read_bytes())
+        result = run_cli(["show", "--format", "jsonl", str(good), str(bad)], capsys)
+        rows = jsonl_rows(result.out) if result.code == 0 else []
+        files = [r["file"] for r in rows]
+        if why := result.problem():
+            problems.append(f"{bad.name}: {why}")
+        elif result.code != 0 or files.count(str(good)) != good_packets:
+            problems.append(f"{bad.name}: exit {result.code}, {files.count(str(good))} of {good_packets} packets "
+                            f"of the good file kept; stderr {result.err.strip()[-200:]!r}")
+        elif w.kind == "pcap" and files.count(str(bad)) != w.packets_before(w.valid_until):
+            problems.append(f"{bad.name}: {files.count(str(bad))} of its {w.packets_before(w.valid_until)} "
+                            "readable packets kept")
+        elif len(result.err.strip().splitlines()) > 1:
+            problems.append(f"{bad.name}: more than one warning line: {result.err!r}")
+    assert not problems, "\n".join(problems)
