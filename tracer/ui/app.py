@@ -330,6 +330,10 @@ class TracerApp(App):
         self.query_one("#progress").display = False
         for warning in message.warnings:
             self.say(clean(warning), severity="warning", timeout=8)
+        if self.session.total == 0:
+            for pane in (LayerTree, HopLadder, VerdictPanel):
+                self.query_one(pane).show_message("no packets in this capture")
+            self.query_one(HexView).show_message("no packets in this capture")
         if self.session.filter_expr:  # the filter ran on the rows indexed then; apply it to all of them
             self.apply_filter(self.session.filter_expr)
         self._refresh_status()
