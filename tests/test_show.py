@@ -33,8 +33,8 @@ def _overlay(tmp_path: Path) -> Path:
         / VXLAN(vni=1) / Ether() / IP(src="10.244.1.3", dst="10.244.2.5", ttl=63, id=99)
         / TCP(sport=41000, dport=80, flags="SA"),
         Ether() / IP(src="10.244.1.3", dst="10.244.1.4", ttl=64, id=5) / ICMP(type=8),
-        Ether() / IP(src="172.31.7.111", dst="172.31.7.113", proto=4) / IP(src="10.244.128.2",
-                                                                             dst="10.244.130.9") / UDP(sport=5, dport=53),
+        Ether() / IP(src="172.31.7.111", dst="172.31.7.113", proto=4)
+        / IP(src="10.244.128.2", dst="10.244.130.9") / UDP(sport=5, dport=53),
     ]
     path = tmp_path / "node-1__eth0.pcap"
     path.write_bytes(W.pcap_bytes([(T0 + k * 1000, bytes(p)) for k, p in enumerate(pkts)], nano=True))
