@@ -12,8 +12,8 @@ from __future__ import annotations
 
 import atexit
 import time
-from concurrent.futures import Future, ThreadPoolExecutor
 from collections.abc import Iterator, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, replace
 
 import numpy as np
@@ -222,7 +222,8 @@ class IndexBuilder:
         """Index everything, yielding after each batch; the first batch is small (``FIRST_BATCH`` rows).
 
         One file is pipelined: while a worker thread decodes batch k (numpy, which releases the GIL in its
-        loops), this thread scans the records of batch k+1; the index is one batch behind the scan.
+        loops), this thread walks the records of batch k+1, then appends batch k — so the index is only ever
+        written from this thread, and is one batch behind the walk.
         """
         started = time.perf_counter()
         spent = self.index.index_seconds
