@@ -13,7 +13,7 @@ import os
 import sys
 
 from tracer import __version__
-from tracer.errors import TracerError
+from tracer.errors import TracerError, one_line
 
 # The order here is the order in ``tracer --help``.
 COMMANDS = ("open", "show", "stats", "path", "flows", "reach", "policy", "live", "ifaces", "lab", "dissect")
@@ -52,7 +52,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return int(args.func(args) or 0)
     except TracerError as exc:
-        print(f"tracer: {exc}", file=sys.stderr)
+        print(f"tracer: {one_line(str(exc))}", file=sys.stderr)
         return exc.exit_code
     except KeyboardInterrupt:
         return 130
@@ -66,7 +66,7 @@ def main(argv: list[str] | None = None) -> int:
     except Exception as exc:  # noqa: BLE001 - last resort: one line, never a traceback, unless asked
         if os.environ.get("TRACER_DEBUG"):
             raise
-        print(f"tracer: internal error: {type(exc).__name__}: {exc} (set TRACER_DEBUG=1 for details)",
+        print(f"tracer: internal error: {type(exc).__name__}: {one_line(str(exc))} (set TRACER_DEBUG=1 for details)",
               file=sys.stderr)
         return 3
 

@@ -31,3 +31,16 @@ class FilterError(TracerError):
 
 class ClusterError(TracerError):
     """Cluster state (YAML/JSON dumps) is malformed; the message names file, object and field."""
+
+
+# C0 controls (newline included: a message is one line), DEL, C1 controls, bidi marks/embeddings/overrides/
+# isolates and the BOM. File names and packet-derived text end up in messages, and file names are attacker-
+# controlled too (captures copied off a node); a terminal would act on these ("Trojan Source", CVE-2021-42574).
+_UNSAFE = {c: f"\\x{c:02x}" for c in (*range(0x20), *range(0x7F, 0xA0))}
+_UNSAFE.update({c: f"\\u{c:04x}" for c in (0x200E, 0x200F, *range(0x202A, 0x202F), *range(0x2066, 0x206A), 0xFEFF)})
+
+
+def one_line(text: str) -> str:
+    """``text`` safe to print as one terminal line: every control character shown as ``\\xNN`` / ``\\uNNNN``."""
+    return text.translate(_UNSAFE)
+

@@ -26,7 +26,7 @@ from tracer.capture.source import CaptureFile, open_capture
 from tracer.capture.store import ColumnStore
 from tracer.decode.addr6 import Addr6Table
 from tracer.decode.fields import COLUMNS, decode_frames
-from tracer.errors import CaptureError
+from tracer.errors import CaptureError, one_line
 
 DEFAULT_VXLAN_PORTS = (4789, 8472)
 FIRST_BATCH = 1000
@@ -468,14 +468,14 @@ class IndexBuilder:
             if f.packets == 0 and (f.reader.problem or f.cf.problem):
                 problems.append(f"{f.cf.name}: {line}")
             else:
-                self.index.warnings.append(f"{f.cf.name}: {line} (kept {f.packets} packets)")
+                self.index.warnings.append(one_line(f"{f.cf.name}: {line} (kept {f.packets} packets)"))
         if len(self.index) == 0 and (problems or self._errors):
             raise CaptureError((self._errors + problems)[0] if len(self._errors + problems) == 1
                                else "; ".join(self._errors + problems))
         for err in self._errors:
-            self.index.warnings.append(f"{err} (kept 0 packets)")
+            self.index.warnings.append(one_line(f"{err} (kept 0 packets)"))
         for p in problems:
-            self.index.warnings.append(f"{p} (kept 0 packets)")
+            self.index.warnings.append(one_line(f"{p} (kept 0 packets)"))
 
 
 def load_index(paths: Sequence[str], *, vxlan_ports: Sequence[int] = DEFAULT_VXLAN_PORTS,
