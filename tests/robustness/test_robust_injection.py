@@ -213,3 +213,41 @@ def test_every_tui_pane_shows_hostile_strings_inert(hostile) -> None:
     bad = [(where, _controls(text)) for where, text in seen if _controls(text)]
     assert not bad, f"control characters painted: {bad[:5]}"
     assert any("[bold red]" in text for _, text in seen), "the markup never showed literally"
+
+
+EVIL_NAMES = ["x\x1b]52;c;cHduZWQ=\x07y", "w\x1b[2Jz", "two\nlines", "bidi\u202etxt", "bell\x07"]
+
+
+def test_hostile_file_names_in_errors_and_warnings(tmp_path: Path, public_captures: Path, capsys) -> None:
+    """File names are attacker-controlled too (`tracer show captures/*` over files copied off a node): errors and
+    warnings that name them hold no control character, and stay one line per file."""
+    import shutil
+
+    corrupt = public_captures / "corrupt-record-huge-caplen-suricata.pcap"
+    invalid = public_captures / "corrupt-pcap-invalid-version-libpcap.pcap"
+    problems = []
+    for k, evil in enumerate(EVIL_NAMES):
+        d = tmp_path / str(k)
+        d.mkdir()
+        damaged, refused = d / f"{evil}.pcap", d / f"{evil}-v1.pcap"
+        shutil.copy(corrupt, damaged)
+        shutil.copy(invalid, refused)
+        runs = [["show", "--format", "jsonl", str(damaged)],                 # warning: kept 1 packet
+                ["show", "--format", "jsonl", str(refused)],                 # error: nothing readable
+                ["show", "--format", "jsonl", str(damaged), str(refused)],   # two warnings
+                ["show", str(d / f"{evil}-missing.pcap")],                   # error: no such file
+                ["stats", str(damaged)],
+                ["policy", "check", "--cluster", str(d / f"{evil}.yaml"), "--from", "a/b", "--to", "c/d", "--port", "80"]]
+        for argv in runs:
+            if argv[0] not in commands():
+                continue
+            result = run_cli(argv, capsys)
+            files = sum(1 for a in argv if evil in a)
+            lines = [line for line in result.err.splitlines() if line.strip()]
+            if result.crash:
+                problems.append(f"{evil!r} {argv[0]}: {result.problem()}")
+            elif _controls(result.err):
+                problems.append(f"{evil!r} {argv[0]}: stderr carries {_controls(result.err)}")
+            elif len(lines) > files:
+                problems.append(f"{evil!r} {argv[0]}: {len(lines)} stderr lines for {files} file(s): {lines!r}")
+    assert not problems, "\n".join(problems)
