@@ -264,3 +264,24 @@ def test_large_negative_skew(tmp_path: Path, capsys) -> None:
     seen = [h for h in out["hops"] if h["seen"]]
     assert [h["point"] for h in seen] == FLANNEL_LADDER
     assert all(h["delta_us"] == pytest.approx(7.0) for h in seen[1:])
+
+
+def test_single_mixed_capture_places_every_packet(shared_dir: Path, tmp_path: Path) -> None:
+    """One unnamed pcap holding encapsulated and same-node traffic (gen_overlay_pcap without --pcapng): the point
+    is inferred to be the underlay, yet every IP packet is placed on its path somewhere, none unplaced."""
+    import subprocess
+    import sys
+
+    from tracer.capture.index import load_index
+    from tracer.hops.analysis import analyze
+
+    out = tmp_path / "mixed.pcap"
+    subprocess.run([sys.executable, str(shared_dir / "tools" / "gen_overlay_pcap.py"), "1500", str(out)],
+                   check=True, capture_output=True)
+    analysis = analyze(load_index([str(out)]))
+    cols = analysis.columns
+    ip = cols["packet_id"] >= 0
+    assert ip.sum() > 1000
+    assert (cols["hop_index"][ip] >= 1).all()
+    assert analysis.points[0].inferred and analysis.points[0].role == "host-eth0"
+    assert not cols["dropped"].any()

@@ -68,6 +68,11 @@ def align(hops: list[Hop], obs_points: list[int], points: list, pod_points: set[
     out: list[int] = []
     for pid in obs_points:
         options = by_point.get(pid, [])
+        if not options and getattr(points[pid], "inferred", False):
+            # A point whose role was only guessed from its traffic (one unnamed capture mixing interfaces, like
+            # tcpdump -i any) goes to the first hop a capture could show, rather than nowhere.
+            options = [h for h, hop in enumerate(hops) if hop.observable and hop.role != R.POD_ETH0
+                       and (points[pid].node is None or hop.node in (None, points[pid].node))]
         if points[pid].node is None and anon_bound:
             options = [h for h in options if side_key(h) == anon_key]
         ahead = [h for h in options if h >= cur]

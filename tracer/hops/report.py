@@ -47,6 +47,10 @@ def format_path(path: Any) -> str:
     if rows:
         lines += ["  " + x for x in _table(["#", "", "point", "role", "node", "no", "Δt µs", "encap", "ttl"], rows)]
         lines.append("  ● seen  ○ captured, not seen  · not captured")
+    extra = getattr(path, "extra_observations", None) or []
+    if extra:
+        lines.append("also seen, off the model path: " + ", ".join(f"{inert(o['point'])} (no {o['no']})"
+                                                               for o in extra))
     if path.dropped_after:
         lines.append(f"last seen at {inert(path.dropped_after)}, expected next {inert(path.expected_next)}")
     if path.clock_offsets:
