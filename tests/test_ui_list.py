@@ -39,7 +39,7 @@ async def test_rows_come_from_the_capture(scenario) -> None:
 @run_async
 async def test_first_rows_show_before_indexing_finishes(scenario, monkeypatch) -> None:
     """The loader posts rows batch by batch; the list shows the first ones while the rest is still loading."""
-    import tracer.ui.app as app_module
+    import tracer.ui.loading as app_module
 
     monkeypatch.setattr(app_module, "FIRST_BATCH", 4)
     monkeypatch.setattr(app_module, "BATCH", 4)
