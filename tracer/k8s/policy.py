@@ -169,8 +169,8 @@ class PolicyEngine:
         self._cache: dict[tuple, Verdict] = {}
         self._flat_in: dict[str, tuple[tuple[str, ...], tuple[tuple, ...]]] = {}    # pod key → rules
         self._flat_out: dict[str, tuple[tuple[str, ...], tuple[tuple, ...]]] = {}
-        self._index_in: dict[str, tuple[dict, tuple]] = {}
-        self._index_out: dict[str, tuple[dict, tuple]] = {}
+        self._index_in: dict[str, tuple[tuple[str, ...], dict, tuple]] = {}
+        self._index_out: dict[str, tuple[tuple[str, ...], dict, tuple]] = {}
         self._dns_warnings: dict[str, str | None] = {}
         self._dns_pods: list[Pod] | None = None
 
@@ -232,10 +232,10 @@ class PolicyEngine:
             found = cache[pod.key] = (tuple(p.name for p in policies), flat)
         return found
 
-    def _port_index(self, pod: Pod, direction: str) -> tuple[dict, tuple]:
-        """The subject's rules split for lookup: {(protocol, port): rules whose ports are all plain numbers}, and
-        the rest (no ports, port ranges, named ports, protocol-only entries), each as (order, policy, rule, port
-        entry or None, peers); order keeps policy/rule order for explanations."""
+    def _port_index(self, pod: Pod, direction: str) -> tuple[tuple[str, ...], dict, tuple]:
+        """(isolating policy names, {(protocol, port): rules whose ports are all plain numbers}, the other rules:
+        no ports, port ranges, named ports, protocol-only entries), each rule as (order, policy, rule, port entry or
+        None, peers); order keeps policy/rule order for explanations. Cached per pod and direction."""
         cache = self._index_in if direction == "ingress" else self._index_out
         found = cache.get(pod.key)
         if found is None:
@@ -247,7 +247,7 @@ class PolicyEngine:
                         exact.setdefault((pr.protocol, pr.port), []).append((order, pol, rule, pr, peers))
                 else:
                     other.append((order, pol, rule, ports, peers))
-            found = cache[pod.key] = (exact, tuple(other))
+            found = cache[pod.key] = (self._rules(pod, direction)[0], exact, tuple(other))
         return found
 
     def _direction(self, direction: str, subject: Endpoint, peer: Endpoint, protocol: str, port: int | None,
@@ -256,13 +256,13 @@ class PolicyEngine:
         if not subject.is_policy_pod:
             note = "hostNetwork" if subject.host_network else "not a pod"
             return DirectionVerdict(direction, subject, peer, protocol, port, False, False, (), True, note=note)
-        names = self._rules(subject.pod, direction)[0]
+        cache = self._index_in if direction == "ingress" else self._index_out
+        names, exact, other = cache.get(subject.pod.key) or self._port_index(subject.pod, direction)
         if direction == "ingress" and peer.kind == "node" and peer.node is not None and peer.node == subject.node:
             return DirectionVerdict(direction, subject, peer, protocol, port, True, bool(names), names, True,
                                     note="own node")
         if not names:
             return DirectionVerdict(direction, subject, peer, protocol, port, True, False, (), True)
-        exact, other = self._port_index(subject.pod, direction)
         # The engine's hot path: candidate rules by (protocol, port) first, then the peers of those only.
         candidates = []
         for order, pol, rule, ports, peers in other:
@@ -360,10 +360,12 @@ class PolicyEngine:
     def check(self, src: str | Endpoint, dst: str | Endpoint, port: int | None = None,
               protocol: str | int = "TCP") -> Verdict:
         """The verdict on a new connection from ``src`` to ``dst`` (``ns/pod``, an IP, or an Endpoint)."""
-        protocol = normalise_protocol(protocol)
-        if port is not None:
+        if protocol.__class__ is not str or protocol not in PORT_PROTOCOLS:
+            protocol = normalise_protocol(protocol)
+        if port is not None and (port.__class__ is not int or not 0 <= port <= 65535):
             if isinstance(port, bool) or not isinstance(port, int) or not 0 <= port <= 65535:
                 raise ClusterError(f"port {show(port)} is not a port number (0-65535)")
+            port = int(port)   # an int subclass (numpy integer): a plain int for the cache key and the text
         key = (src if src.__class__ is str else _key(src), dst if dst.__class__ is str else _key(dst), port,
                protocol)
         found = self._cache.get(key)
@@ -381,10 +383,10 @@ class PolicyEngine:
 
     def _judge(self, src: Endpoint, dst: Endpoint, port: int | None, protocol: str,
                extra: tuple[str, ...] = ()) -> Verdict:
-        egress = self._direction("egress", src, dst, protocol, port, dst)
         ingress = self._direction("ingress", dst, src, protocol, port, dst)
+        egress = self._direction("egress", src, dst, protocol, port, dst)
         warnings = extra
-        if egress.isolated and src.pod is not None:
+        if src.is_policy_pod and self.isolating(src.pod)[1]:
             dns = self.dns_warning(src.pod)
             if dns:
                 warnings = (*warnings, dns)
@@ -412,7 +414,8 @@ class PolicyEngine:
         ported = protocol in PORT_PROTOCOLS
         if is_reply:
             v = self.check(dst_ip, src_ip, sport if ported else None, protocol)
-            return Verdict(v.src, v.dst, v.port, v.protocol, v.ingress, v.egress, v.warnings, v.backends, reply=True)
+            return Verdict(v.src, v.dst, v.port, v.protocol, v.ingress, v.egress, v.warnings, v.backends,
+                           reply=True)
         return self.check(src_ip, dst_ip, dport if ported else None, protocol)
 
     def matrix(self, pods: list[Pod], port: int, protocol: str = "TCP") -> list[list[bool]]:
