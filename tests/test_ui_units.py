@@ -92,3 +92,24 @@ def test_scapy_is_imported_lazily() -> None:
             "print(any(m.split('.')[0] == 'scapy' for m in sys.modules))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "False"
+
+
+def test_open_resolves_files_points_and_the_demo(tmp_path) -> None:
+    """``tracer open`` takes FILE@POINT names, rejects missing files in one line, and finds the bundled demo."""
+    import argparse
+
+    from tracer.commands.open import demo_dir, resolve
+    from tracer.errors import TracerError
+
+    capture = tmp_path / "a.pcap"
+    capture.write_bytes(b"")
+    args = argparse.Namespace(files=[f"{capture}@node1/eth0"], cluster=None)
+    assert resolve(args) == ([f"{capture}@node1/eth0"], [])
+    with pytest.raises(TracerError, match="no such file"):
+        resolve(argparse.Namespace(files=[str(tmp_path / "missing.pcap")], cluster=None))
+    demo = demo_dir()
+    if demo is None:
+        pytest.skip("the bundled demo is not in this checkout")
+    files, cluster = resolve(argparse.Namespace(files=[], cluster=None))
+    assert files and all(f.startswith(str(demo)) for f in files)
+    assert cluster == [str(demo / "cluster.yaml")]
