@@ -188,3 +188,30 @@ def test_gso_aggregate_is_not_a_drop(tmp_path: Path, capsys) -> None:
     flows = run_json(capsys, ["flows", *files, "--json"])
     assert all(f["dropped_after"] is None for f in flows)
     assert all(f["dropped_packets"] == 0 for f in flows)
+
+
+def test_pmtu_icmp_named_for_the_dropped_flow(tmp_path: Path, capsys) -> None:
+    """Big packets die between the nodes and the sender got an ICMP 'fragmentation needed' (MTU 1450): the flow
+    says so, with the MTU read from the ICMP header."""
+    from scapy.layers.inet import ICMP, IP, TCP
+    from scapy.layers.l2 import Ether
+
+    from tests.hops_scenarios import CNI0_MAC
+
+    sc = Scenario()
+    tcp_conversation(sc, flannel_vxlan_packet, POD_A, POD_B, sport=40500, ipid_a=500, ipid_b=600)
+    big = TCP(sport=41000, dport=8080, flags="PA", seq=7) / (b"x" * 1440)
+    for k in range(2):
+        flannel_vxlan_packet(sc, POD_A, POD_B, big, ipid=900 + k, drop_after="node1/eth0")
+        quoted = IP(src=POD_A.ip, dst=POD_B.ip, id=900 + k) / TCP(sport=41000, dport=8080, seq=7)
+        icmp = Ether(src=CNI0_MAC["node1"], dst=POD_A.mac) / IP(src="10.244.1.1", dst=POD_A.ip, id=77 + k) / \
+            ICMP(type=3, code=4, nexthopmtu=1450) / bytes(quoted)[:28]
+        sc.add(f"node1/{POD_A.iface}", bytes(icmp))
+        sc.gap(200_000_000)
+    tcp_conversation(sc, flannel_vxlan_packet, POD_A, POD_B, sport=40600, ipid_a=700, ipid_b=800)
+    files = sc.write(tmp_path)
+    flows = run_json(capsys, ["flows", *files, "--json"])
+    dead = [f for f in flows if f["sport"] == 41000][0]
+    assert dead["dropped_after"] == "node1/eth0"
+    assert "fragmentation needed" in dead["explanation"] and "MTU 1450" in dead["explanation"]
+    assert "10.244.1.1" in dead["explanation"]

@@ -32,6 +32,7 @@ from tracer.hops.align import Alignment, align
 from tracer.hops.clocks import ClockEstimate, crossing_delays, estimate_offsets
 from tracer.hops.cluster_facts import ClusterFacts, load_facts
 from tracer.hops.identity import assign_packet_ids, group_by_key, hash_columns, packet_keys, renumber_by_first_row
+from tracer.hops.pmtu import for_sender, pmtu_errors
 from tracer.hops.results import Flow, HopView, PacketPath, PointInfo
 from tracer.hops.segments import Segments, first_in_group
 from tracer.hops.udp_backend import inner_columns
@@ -42,7 +43,7 @@ TAIL_MARGIN_NS = 1_000_000          # a packet this close to the end of its node
 GSO_SUSPECT_LEN = 9216              # above a jumbo frame: a segmentation-offload aggregate, not a wire packet
 COLUMNS = ("ts_ns", "source", "encap", "vni", "o_ver", "o_src", "o_dst", "o_proto", "o_ttl", "o_sport", "o_dport",
            "i_ver", "i_src", "i_dst", "i_proto", "i_ttl", "i_ipid", "i_sport", "i_dport", "i_len", "tcp_flags",
-           "tcp_seq", "tcp_ack", "icmp_type", "icmp_id", "icmp_seq", "flags", "origlen")
+           "tcp_seq", "tcp_ack", "icmp_type", "icmp_code", "icmp_id", "icmp_seq", "flags", "origlen")
 
 
 class HopAnalysis:
@@ -69,6 +70,8 @@ class HopAnalysis:
         self._flow_verdict: list[tuple[str | None, str, Any]] = []
         self._service_names: list[str] = []
         self._flows: list[Flow] | None = None
+        self._pmtu: list = []
+        self._src_key = self._dst_key = np.empty(0, dtype=np.int64)
         self._wire = np.empty(0, dtype=np.uint8)
         self._c: dict[str, np.ndarray] = {}
 
@@ -246,6 +249,14 @@ class HopAnalysis:
                                       mode=mode, next_hop=self._flow_next_hop(f),
                                       inner_len=int(fl["max_len"][f]), nodes=ends,
                                       stop_side=self._flow_stop_side(f))
+            if dropped_after:
+                sender = int(self._src_key[rep] if fwd else self._dst_key[rep])
+                told = for_sender(self._pmtu, sender)
+                if told:
+                    mtus = sorted({e.mtu for e in told if e.mtu})
+                    expl += (f" The sender got {len(told)} ICMP 'fragmentation needed' from {told[0].src} (packet "
+                             f"{told[0].row + 1}" + (f", next-hop MTU {'/'.join(map(str, mtus))}" if mtus else "")
+                             + "): the path MTU is smaller than its packets.")
             addressed_to, client = self._pre_nat(init_pk)
             svc = self._service_name(first_pk) or self._service_name(init_pk)
             if svc or addressed_to or client:
@@ -380,6 +391,8 @@ def analyze(index: Any, cluster: Any = None, cni: str | None = None, *, window_n
     dst_key = T.addr_key(c["i_ver"], c["i_dst"])
     spos = topo.lookup(src_key)
     dpos = topo.lookup(dst_key)
+    a._src_key, a._dst_key = src_key, dst_key
+    a._pmtu = pmtu_errors(index, c, dst_key)
     addr_node = np.r_[topo.addr_node, -1]          # position -1 → the trailing "unknown"
     addr_kind = np.r_[topo.addr_kind, T.KIND_UNKNOWN].astype(np.int8)
     row_src_node = addr_node[spos]
