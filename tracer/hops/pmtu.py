@@ -14,7 +14,7 @@ from typing import Any
 
 import numpy as np
 
-from tracer.hops.udp_backend import _ip_offset
+from tracer.hops.udp_backend import ip_offset
 
 
 @dataclass(frozen=True)
@@ -28,7 +28,7 @@ class PmtuError:
 
 
 def _mtu(frame: bytes, linktype: int, v6: bool) -> int | None:
-    off = _ip_offset(frame, linktype) if not v6 else None
+    off = ip_offset(frame, linktype) if not v6 else None
     if v6:
         # Ethernet + fixed IPv6 header (no extension headers before ICMPv6 in practice).
         off = 14 if linktype == 1 else (0 if linktype in (101, 12, 229) else None)

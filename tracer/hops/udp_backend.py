@@ -20,7 +20,8 @@ _FIELDS = ("i_ver", "i_src", "i_dst", "i_proto", "i_ttl", "i_ipid", "i_sport", "
            "tcp_seq", "tcp_ack", "icmp_type", "icmp_id", "icmp_seq", "encap")
 
 
-def _ip_offset(frame: bytes, linktype: int) -> int | None:
+def ip_offset(frame: bytes, linktype: int) -> int | None:
+    """Offset of the IPv4 header in a frame of that link type (Ethernet with VLAN tags, SLL, raw), or None."""
     off = _LINK_OFFSET.get(linktype)
     if off is None:
         return None
@@ -36,7 +37,7 @@ def _ip_offset(frame: bytes, linktype: int) -> int | None:
 
 def parse_inner(frame: bytes, linktype: int) -> dict[str, int] | None:
     """The inner IPv4 packet's fields of one flannel-UDP frame, or None when it is not one."""
-    off = _ip_offset(frame, linktype)
+    off = ip_offset(frame, linktype)
     if off is None or len(frame) < off + 28 or frame[off] >> 4 != 4:
         return None
     outer_ihl = (frame[off] & 0x0F) * 4
