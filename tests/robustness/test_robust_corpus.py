@@ -163,7 +163,10 @@ def test_tui_loader_truncations(public_captures: Path, tmp_path: Path) -> None:
         pytest.skip("tracer.ui.app is not written yet")
     from tracer.capture.index import IndexBuilder
     from tracer.errors import TracerError
-    from tracer.ui.app import FIRST_BATCH, _iter_progress
+    try:  # the app's loader: its own module since the TUI was split into mixins
+        from tracer.ui.loading import FIRST_BATCH, _iter_progress
+    except ImportError:
+        from tracer.ui.app import FIRST_BATCH, _iter_progress
     from tracer.ui.session import Session
 
     problems: list[str] = []
