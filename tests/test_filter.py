@@ -68,7 +68,8 @@ class ColumnIndex:
     def __init__(self, n: int, **cols) -> None:
         self.cols = empty_columns(n)
         self.cols.update(caplen=np.full(n, 60, np.uint32), origlen=np.full(n, 60, np.uint32),
-                         ts_ns=np.arange(n, dtype=np.int64))
+                         ts_ns=np.arange(n, dtype=np.int64), source=np.zeros(n, np.uint16),
+                         offset=np.zeros(n, np.int64))
         self.cols.update({k: np.asarray(v, self.cols[k].dtype if k in self.cols else None) for k, v in cols.items()})
 
     def __len__(self) -> int:
