@@ -22,6 +22,14 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.set_defaults(func=run)
 
 
+def _say(text: str = "") -> None:
+    """Print text-mode output with control characters escaped: interface names may hold any byte but '/', ':'
+    and blanks (so ESC sequences and bidi overrides), and subnet.env is a file on the node."""
+    from tracer.errors import one_line
+
+    print("\n".join(one_line(part) for part in text.split("\n")))
+
+
 def run(args: argparse.Namespace) -> int:
     from tracer.node.discover import discover
 
@@ -33,8 +41,8 @@ def run(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(info.to_dict(), indent=2))
         return 0
-    print(f"node {info.hostname}: CNI mode {info.mode or 'unknown'}")
-    print(f"{'IFACE':<16} {'KIND':<9} {'ROLE':<13} {'MAC':<18} ADDRESSES / DETAILS")
+    _say(f"node {info.hostname}: CNI mode {info.mode or 'unknown'}")
+    _say(f"{'IFACE':<16} {'KIND':<9} {'ROLE':<13} {'MAC':<18} ADDRESSES / DETAILS")
     for l in info.links:
         details = list(l.addresses)
         if l.vxlan:
@@ -46,31 +54,31 @@ def run(args: argparse.Namespace) -> int:
             details.append(f"in {l.master}")
         if l.peer_netns:
             details.append(f"peer #{l.peer_index} in {l.peer_netns}")
-        print(f"{l.name:<16} {l.kind:<9} {l.role:<13} {l.mac or '-':<18} {'  '.join(details)}")
+        _say(f"{l.name:<16} {l.kind:<9} {l.role:<13} {l.mac or '-':<18} {'  '.join(details)}")
     pod_routes = [r for r in info.routes if r.type != "local" and r.dst != "default"]
     if pod_routes:
-        print("\nROUTES")
+        _say("\nROUTES")
         for r in pod_routes:
             via = f"via {r.gateway} " if r.gateway else ""
             extra = " onlink" if r.onlink else ""
             if r.type != "unicast":
-                print(f"  {r.dst:<18} {r.type}")
+                _say(f"  {r.dst:<18} {r.type}")
             else:
-                print(f"  {r.dst:<18} {via}dev {r.dev}{extra}")
+                _say(f"  {r.dst:<18} {via}dev {r.dev}{extra}")
     if info.fdb:
-        print("\nVXLAN FDB")
+        _say("\nVXLAN FDB")
         for f in info.fdb:
-            print(f"  {f.mac} dev {f.dev} dst {f.dst}{' permanent' if f.permanent else ''}")
+            _say(f"  {f.mac} dev {f.dev} dst {f.dst}{' permanent' if f.permanent else ''}")
     if info.neighbours:
-        print("\nNEIGHBOURS")
+        _say("\nNEIGHBOURS")
         for n in info.neighbours:
-            print(f"  {n.ip:<15} {n.mac or '-':<18} dev {n.dev} {n.state}")
+            _say(f"  {n.ip:<15} {n.mac or '-':<18} dev {n.dev} {n.state}")
     if info.flannel_env:
-        print("\nFLANNEL subnet.env")
+        _say("\nFLANNEL subnet.env")
         for k, v in info.flannel_env.items():
-            print(f"  {k}={v}")
+            _say(f"  {k}={v}")
     if info.subnet_map:
-        print("\nREMOTE POD SUBNETS")
+        _say("\nREMOTE POD SUBNETS")
         for subnet, node in info.subnet_map.items():
-            print(f"  {subnet:<18} -> node {node}")
+            _say(f"  {subnet:<18} -> node {node}")
     return 0
