@@ -251,3 +251,25 @@ def test_hostile_file_names_in_errors_and_warnings(tmp_path: Path, public_captur
             elif len(lines) > files:
                 problems.append(f"{evil!r} {argv[0]}: {len(lines)} stderr lines for {files} file(s): {lines!r}")
     assert not problems, "\n".join(problems)
+
+
+@pytest.mark.skipif(__import__("os").geteuid() != 0, reason="needs root to create a network namespace")
+def test_ifaces_with_hostile_interface_names(capsys) -> None:
+    """Interface names may hold any byte but '/', ':' and blanks: `tracer ifaces` prints them inert."""
+    import os
+    import subprocess
+
+    if "ifaces" not in commands():
+        pytest.skip("`tracer ifaces` is not implemented yet")
+    ns = f"trrobust{os.getpid()}"
+    subprocess.run(["ip", "netns", "add", ns], check=True)
+    try:
+        subprocess.run(["ip", "-n", ns, "link", "add", "e\x1b[2Jx", "type", "veth", "peer", "name", "b\u202ex\x07"],
+                       check=True)
+        for argv in (["ifaces", "--netns", ns], ["ifaces", "--netns", ns, "--json"]):
+            result = run_cli(argv, capsys)
+            assert result.problem() is None, result.problem()
+            assert result.code == 0, result.err
+            assert not _controls(result.out + result.err), _controls(result.out + result.err)
+    finally:
+        subprocess.run(["ip", "netns", "delete", ns], check=False)
