@@ -113,3 +113,17 @@ def test_open_resolves_files_points_and_the_demo(tmp_path) -> None:
     files, cluster = resolve(argparse.Namespace(files=[], cluster=None))
     assert files and all(f.startswith(str(demo)) for f in files)
     assert cluster == [str(demo / "cluster.yaml")]
+
+
+@pytest.mark.parametrize(("src", "dst", "width"), [
+    ("python/tomcat-8tqr4vzfqx-vzfqx:48812", "linux/tomcat-ccxwgt64rl-t64rl:8080", 38),
+    ("10.244.1.9:41000", "linux/tomcat-ccxwgt64rl-t64rl:8080", 30),
+    ("a:1", "b:2", 38),
+])
+def test_conversation_fits_and_keeps_both_ends(src: str, dst: str, width: int) -> None:
+    """Long pod names are cut in the middle: the text fits and both ports and name starts survive."""
+    text = C.conversation(src, dst, width)
+    assert len(text) <= width
+    left, right = text.split(" → ")
+    assert left.endswith(src.rsplit(":", 1)[1]) and right.endswith(dst.rsplit(":", 1)[1])
+    assert left[:4] == src[:4] and right[:4] == dst[:4]

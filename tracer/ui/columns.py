@@ -127,6 +127,41 @@ def info_text(row: dict[str, int]) -> str:
     return f"{PROTO_NAMES.get(proto, 'proto ' + str(proto))} Len={row['i_len']}"
 
 
+def squeeze(endpoint_text: str, limit: int) -> str:
+    """``python/tomcat-8tqr4vzfqx-vzfqx:8080`` → ``python/tomcat-8…-vzfqx:8080``: cut in the middle of the name so
+    both its start (namespace, workload) and its end (pod suffix, port) stay readable."""
+    if len(endpoint_text) <= limit or limit < 8:
+        return endpoint_text
+    host, sep, port = endpoint_text.rpartition(":")
+    if not sep or not port.isdigit():
+        host, port, sep = endpoint_text, "", ""
+    room = limit - len(sep) - len(port) - 1
+    if room < 4:
+        return endpoint_text[: limit - 1] + "…"
+    head = (2 * room + 2) // 3  # the start (namespace/workload) tells more than the pod's hash suffix
+    tail = room - head
+    return f"{host[:head]}…{host[len(host) - tail:] if tail else ''}{sep}{port}"
+
+
+def conversation(src: str, dst: str, width: int) -> str:
+    """``src → dst`` in ``width`` cells, each side squeezed in its middle when both do not fit."""
+    text = f"{src} → {dst}"
+    if len(text) <= width:
+        return text
+    total = width - 3
+
+    def keep(side: str, other: str) -> bool:
+        # An address is never cut if the other side keeps 8 cells; a short name stays whole if the other keeps 14.
+        return len(side) <= total - min(len(other), 8 if "/" not in side else 14)
+
+    if keep(src, dst):
+        return f"{src} → {squeeze(dst, total - len(src))}"
+    if keep(dst, src):
+        return f"{squeeze(src, total - len(dst))} → {dst}"
+    side = total // 2
+    return f"{squeeze(src, side)} → {squeeze(dst, total - side)}"
+
+
 def fit(text: str, width: int) -> str:
     """``text`` cut or padded to exactly ``width`` cells (single-width characters assumed), ``…`` when cut."""
     text = clean(text)

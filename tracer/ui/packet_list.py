@@ -19,7 +19,7 @@ from textual.message import Message
 from textual.scroll_view import ScrollView
 from textual.strip import Strip
 
-from tracer.ui.columns import ColumnWidths, fit
+from tracer.ui.columns import ColumnWidths, conversation, fit
 from tracer.ui.session import Session
 
 VERDICT_MARKS = {"allow": "✓", "deny": "✗", "unknown": "?"}
@@ -184,7 +184,7 @@ class PacketList(ScrollView, can_focus=True):
         dim = base + Style.from_color(self.get_component_rich_style("packet-list--dim").color)
         marked = cells.row in self.session.marks
         mark_style = base + self.get_component_rich_style("packet-list--mark")
-        conv = f"{cells.src} → {cells.dst}"
+        conv = conversation(cells.src, cells.dst, w.conv)
         outer = f" ({cells.outer})" if cells.outer else ""
         conv_text = fit(conv, w.conv)
         if outer and len(conv) < w.conv:
