@@ -137,6 +137,7 @@ def run(args: argparse.Namespace) -> int:
     import threading
 
     from tracer.capture.live import LiveCapture
+    from tracer.errors import one_line
 
     if args.write:
         from tracer.errors import TracerError
@@ -172,8 +173,8 @@ def run(args: argparse.Namespace) -> int:
                     os.chown(tmpdir, pw.pw_uid, pw.pw_gid)   # our own temporary directory
             _drop_privileges(args.user, cap, None if tmpdir else spool_dir)
         if note:
-            print(f"tracer: {note}", file=sys.stderr)
-        print(f"tracer: spooling to {cap.segments[0]}"
+            print(f"tracer: {one_line(note)}", file=sys.stderr)
+        print(f"tracer: spooling to {one_line(cap.segments[0])}"
               + (f" (rotating, about {args.ring_mb} MB kept)" if args.ring_mb else ""), file=sys.stderr)
         stop = threading.Event()
 
@@ -204,7 +205,7 @@ def run(args: argparse.Namespace) -> int:
                 signal.signal(s, h)
         path = cap.close()
         captured, received, dropped = cap.totals()
-        where = f"; wrote {path}" if args.write else ""
+        where = f"; wrote {one_line(str(path))}" if args.write else ""
         lost = f", kernel dropped {dropped}" if dropped else ", no kernel drops"
         deleted = (f"; {cap.deleted_segments} oldest spool segment(s) rotated away" if cap.deleted_segments else "")
         print(f"tracer: captured {captured} packets on {len(points)} interface(s){lost}{deleted}{where}",
@@ -212,7 +213,8 @@ def run(args: argparse.Namespace) -> int:
         if len(points) > 1:
             per = ", ".join(f"{s.point} {s.captured}" + (f" ({s.dropped} dropped)" if s.dropped else "")
                             for s in cap.snapshot())
-            print(f"tracer: per point: {per}", file=sys.stderr)
+            # Point names carry interface names: any byte but '/', ':' and blanks, so escape sequences too.
+            print(f"tracer: per point: {one_line(per)}", file=sys.stderr)
         if cap.error is not None:
             raise cap.error
         return 0
