@@ -273,3 +273,29 @@ def test_ifaces_with_hostile_interface_names(capsys) -> None:
             assert not _controls(result.out + result.err), _controls(result.out + result.err)
     finally:
         subprocess.run(["ip", "netns", "delete", ns], check=False)
+
+
+@pytest.mark.skipif(__import__("os").geteuid() != 0, reason="needs root to create a network namespace and capture")
+def test_live_with_hostile_interface_names(tmp_path: Path) -> None:
+    """`tracer live` on interfaces named with escape sequences: its stderr (spool, per-point summary) is inert."""
+    import os
+    import subprocess
+    import sys
+
+    if "live" not in commands():
+        pytest.skip("`tracer live` is not implemented yet")
+    ns = f"trrlive{os.getpid()}"
+    names = ["e\x1b[2Jx", "b\u202ex\x07"]
+    subprocess.run(["ip", "netns", "add", ns], check=True)
+    try:
+        subprocess.run(["ip", "-n", ns, "link", "add", names[0], "type", "veth", "peer", "name", names[1]], check=True)
+        for name in names:
+            subprocess.run(["ip", "-n", ns, "link", "set", name, "up"], check=True)
+        proc = subprocess.run([sys.executable, "-m", "tracer", "live", "--netns", ns, "-i", names[0], "-i", names[1],
+                               "--duration", "0.5", "--quiet", "--write", str(tmp_path / "live.pcapng")],
+                              capture_output=True, text=True, timeout=60, cwd=Path(__file__).resolve().parents[2])
+    finally:
+        subprocess.run(["ip", "netns", "delete", ns], check=False)
+    assert proc.returncode == 0, proc.stderr
+    assert "per point" in proc.stderr
+    assert not _controls(proc.stderr), _controls(proc.stderr)
