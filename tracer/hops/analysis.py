@@ -71,7 +71,6 @@ class HopAnalysis:
         self._service_names: list[str] = []
         self._flows: list[Flow] | None = None
         self._pmtu: list = []
-        self._src_key = self._dst_key = np.empty(0, dtype=np.int64)
         self._wire = np.empty(0, dtype=np.uint8)
         self._c: dict[str, np.ndarray] = {}
 
@@ -250,7 +249,7 @@ class HopAnalysis:
                                       inner_len=int(fl["max_len"][f]), nodes=ends,
                                       stop_side=self._flow_stop_side(f))
             if dropped_after:
-                sender = int(self._src_key[rep] if fwd else self._dst_key[rep])
+                sender = int(pk["src_addr"][init_pk] if fwd else pk["dst_addr"][init_pk])
                 told = for_sender(self._pmtu, sender)
                 if told:
                     mtus = sorted({e.mtu for e in told if e.mtu})
@@ -378,7 +377,7 @@ def analyze(index: Any, cluster: Any = None, cni: str | None = None, *, window_n
                                           roles=[p.role for p in points if p.inferred])
     # A first, coarse grouping (source-side key, 10 s window: no clock correction yet) orders each packet's
     # observations within a node, which tells the topology which end of a link is local, and feeds the clocks.
-    ts = c["ts_ns"].astype(np.int64)
+    ts = c["ts_ns"].astype(np.int64, copy=False)
     valid = c["i_ver"] != 0
     key_src, _ = packet_keys(c) if n else (np.empty(0, np.uint64), None)
     coarse = group_by_key(key_src, ts, COARSE_WINDOW_NS, valid) if n else np.empty(0, dtype=np.int64)
@@ -391,7 +390,6 @@ def analyze(index: Any, cluster: Any = None, cni: str | None = None, *, window_n
     dst_key = T.addr_key(c["i_ver"], c["i_dst"])
     spos = topo.lookup(src_key)
     dpos = topo.lookup(dst_key)
-    a._src_key, a._dst_key = src_key, dst_key
     a._pmtu = pmtu_errors(index, c, dst_key)
     addr_node = np.r_[topo.addr_node, -1]          # position -1 → the trailing "unknown"
     addr_kind = np.r_[topo.addr_kind, T.KIND_UNKNOWN].astype(np.int8)
@@ -406,8 +404,9 @@ def analyze(index: Any, cluster: Any = None, cni: str | None = None, *, window_n
                                                                               minlength=len(topo.nodes)))}
         a.clocks = estimate_offsets(topo.nodes, s, d, delay, weights)
         offs = np.array([a.clocks.offsets_ns.get(nm, 0) for nm in topo.nodes] + [0], dtype=np.int64)
-        ts = ts - offs[row_node]
-    a._ts = ts
+        if offs.any():
+            ts = ts - offs[row_node]
+    a._ts = ts      # the index's own column (no copy) unless clock offsets were applied
     packet_id = assign_packet_ids(c, ts, window_ns=window_ns) if n else np.empty(0, dtype=np.int64)
     n_pk = int(packet_id.max()) + 1 if n and (packet_id >= 0).any() else 0
     ok_rows = np.flatnonzero(packet_id >= 0)
@@ -420,7 +419,7 @@ def analyze(index: Any, cluster: Any = None, cni: str | None = None, *, window_n
     order = ok_rows[np.lexsort((ts[ok_rows], packet_id[ok_rows]))]
     counts = np.bincount(packet_id[order], minlength=n_pk)
     starts = np.r_[0, np.cumsum(counts)]
-    a._rows_of_packet = (order, starts)
+    a._rows_of_packet = (order.astype(np.int32) if n < 2**31 else order, starts)
     rank = np.arange(len(order)) - np.repeat(starts[:-1], counts)   # observation number within its packet
 
     # 4. Representative tuple per packet: the observation whose endpoints are most pod-like (post-DNAT).
@@ -431,6 +430,7 @@ def analyze(index: Any, cluster: Any = None, cni: str | None = None, *, window_n
     pk = {"rep": rep, "first_row": order[starts[:-1]]}
     pk["src_pos"] = spos[rep]
     pk["dst_pos"] = dpos[rep]
+    pk["src_addr"], pk["dst_addr"] = src_key[rep], dst_key[rep]
     # Service: any observation addressed to (or answering from) a Service address.
     service_names = sorted({s for s in topo.addr_service if s} | set(facts.services))
     a._service_names = service_names
@@ -532,10 +532,13 @@ def analyze(index: Any, cluster: Any = None, cni: str | None = None, *, window_n
     if facts.present:
         verdict[ok_rows] = verdict_names[flow[p_of]]
     a.points = points
-    a._row_point = row_point
+    a._row_point = row_point.astype(np.int32)
+    # Per-row integers as int32 (ids and hop numbers stay far below 2**31): 16 bytes a packet less than int64.
     a.columns = {
-        "packet_id": packet_id, "hop_index": np.where(hop_index >= 0, hop_index + 1, -1), "hop_count": hop_count,
-        "flow_id": row_flow, "role": roles[row_point], "node": row_node_names, "point": names[row_point],
+        "packet_id": packet_id.astype(np.int32), "hop_index": np.where(hop_index >= 0, hop_index + 1, -1).astype(
+            np.int32), "hop_count": hop_count.astype(np.int32),
+        "flow_id": row_flow.astype(np.int32), "role": roles[row_point], "node": row_node_names,
+        "point": names[row_point],
         "src_pod": src_pod, "dst_pod": dst_pod, "service": service, "verdict": verdict, "last_seen": last_seen,
         "dropped": (packet_id >= 0) & dropped[np.maximum(packet_id, 0)],
     }
