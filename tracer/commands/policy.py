@@ -70,6 +70,11 @@ def _load(args: argparse.Namespace) -> tuple[Any, Any]:
     from tracer.k8s import PolicyEngine, load_cluster  # noqa: PLC0415 - only when the command runs
 
     cluster = load_cluster(args.cluster)
+    if cluster.skipped:
+        # Said once on stderr (stdout stays clean for --json): what was not used, or replaced by a later file.
+        counts = ", ".join(f"{n} {kind}" for kind, n in sorted(cluster.skipped.items()))
+        print(clean(f"tracer: note: {counts} (kinds tracer does not use are skipped; a later object replaces an "
+                    "earlier one with the same name)"), file=sys.stderr)
     return cluster, PolicyEngine(cluster)
 
 
