@@ -122,6 +122,7 @@ CLI_CASES = [
     ("path", ["path", "--packet", "4", "--cluster", "{cluster}", "{cap}"]),
     ("flows", ["flows", "{cap}"]),
     ("flows", ["flows", "--cluster", "{cluster}", "{cap}"]),
+    ("reach", ["reach", "--cluster", "{cluster}", "{cap}"]),
     ("policy", ["policy", "matrix", "--cluster", "{cluster}"]),
     ("policy", ["policy", "check", "--cluster", "{cluster}", "--from", "default/client", "--to", "default/server",
                 "--port", "80"]),
@@ -299,3 +300,44 @@ def test_live_with_hostile_interface_names(tmp_path: Path) -> None:
     assert proc.returncode == 0, proc.stderr
     assert "per point" in proc.stderr
     assert not _controls(proc.stderr), _controls(proc.stderr)
+
+
+def _pcapng_texts(data: bytes) -> list[str]:
+    """Every if_name/if_description/comment option of a little-endian pcapng (what tracer's export writes)."""
+    import struct
+
+    texts, pos = [], 0
+    while pos + 12 <= len(data):
+        btype, blen = struct.unpack_from("<II", data, pos)
+        body = data[pos + 8: pos + blen - 4]
+        if btype == 1:  # IDB: link type, reserved, snaplen, then options
+            start = 8
+        elif btype == 6:  # EPB: interface, timestamp (2), caplen, origlen, padded data, then options
+            start = 20 + ((struct.unpack_from("<I", body, 12)[0] + 3) & ~3)
+        else:
+            start = None
+        while start is not None and start + 4 <= len(body):
+            code, length = struct.unpack_from("<HH", body, start)
+            if code == 0:
+                break
+            if code in (1, 2, 3):
+                texts.append(body[start + 4: start + 4 + length].decode("utf-8", "replace"))
+            start += 4 + ((length + 3) & ~3)
+        pos += blen
+    return texts
+
+
+def test_export_writes_inert_names(hostile, tmp_path: Path) -> None:
+    """The TUI export (`e`) writes interface names, descriptions and comments without control characters: the
+    exported file is opened by other tools and terminals."""
+    pytest.importorskip("tracer.ui.export", reason="the TUI export is not written yet")
+    from tracer.capture.index import load_index
+    from tracer.ui.export import export_pcapng
+
+    index = load_index([str(hostile[0])])
+    out = tmp_path / "export.pcapng"
+    n = export_pcapng(index, range(len(index)), str(out), comment=lambda row: HOSTILE)
+    assert n == 12
+    texts = _pcapng_texts(out.read_bytes())
+    assert len(texts) >= 12 + 3, texts  # a comment per packet, a name per interface
+    assert not [t for t in texts if CONTROL.search(t)], [t for t in texts if CONTROL.search(t)][:3]
