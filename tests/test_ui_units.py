@@ -127,3 +127,22 @@ def test_conversation_fits_and_keeps_both_ends(src: str, dst: str, width: int) -
     left, right = text.split(" → ")
     assert left.endswith(src.rsplit(":", 1)[1]) and right.endswith(dst.rsplit(":", 1)[1])
     assert left[:4] == src[:4] and right[:4] == dst[:4]
+
+
+def test_every_binding_has_an_id_and_a_tooltip() -> None:
+    """Each binding of the app, its panes and screens can be remapped by id and explains itself."""
+    from textual.binding import Binding
+
+    from tracer.ui.app import TracerApp
+    from tracer.ui.flows_screen import FlowsScreen
+    from tracer.ui.help_screen import HelpScreen
+    from tracer.ui.layer_tree import LayerTree
+    from tracer.ui.packet_list import PacketList
+    from tracer.ui.prompt_bar import PromptBar
+    from tracer.ui.reach_screen import ReachScreen
+
+    bindings = [b for cls in (TracerApp, PacketList, LayerTree, PromptBar, FlowsScreen, ReachScreen, HelpScreen)
+                for b in cls.BINDINGS]
+    assert all(isinstance(b, Binding) and b.id and b.tooltip for b in bindings), bindings
+    ids = [b.id for b in bindings]
+    assert len(ids) == len(set(ids)), "binding ids must be unique"

@@ -368,8 +368,11 @@ class TracerApp(LoadingMixin, NavigationMixin, TriageMixin, App):
         from tracer.ui.flows_screen import FlowsScreen
         from tracer.ui.reach_screen import ReachScreen
 
+        from tracer.ui.help_screen import HelpScreen
+
         owners = [("global", TracerApp), ("packet list", PacketList), ("layers", LayerTree),
-                  ("prompt", PromptBar), ("flows view", FlowsScreen), ("reachability", ReachScreen)]
+                  ("prompt", PromptBar), ("flows view", FlowsScreen), ("reachability", ReachScreen),
+                  ("help", HelpScreen)]
         keymap = dict(getattr(self, "_keymap", {}) or {})
         rows = []
         for pane, cls in owners:
