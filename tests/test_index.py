@@ -261,9 +261,22 @@ def test_stop_while_waiting_for_an_empty_followed_file(tmp_path: Path) -> None:
     path = tmp_path / "empty.pcapng"
     path.write_bytes(b"")
     builder = IndexBuilder([str(path)], follow=True)
-    threading.Timer(0.3, builder.stop).start()
-    with pytest.raises(CaptureError, match="empty"):
-        builder.finish()
+    outcome: list[BaseException | None] = []
+
+    def build() -> None:
+        try:
+            builder.finish()
+            outcome.append(None)
+        except BaseException as exc:  # noqa: BLE001 - handed to the test thread
+            outcome.append(exc)
+
+    worker = threading.Thread(target=build, daemon=True)
+    worker.start()
+    time.sleep(0.3)
+    builder.stop()
+    worker.join(20)
+    assert not worker.is_alive(), "stop() did not end the wait"
+    assert isinstance(outcome[0], CaptureError) and "empty" in str(outcome[0])
 
 
 def test_sll2_interface_index_gives_one_source_each(tmp_path: Path) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import gzip
 import os
+import select
 import subprocess
 import sys
 from pathlib import Path
@@ -148,6 +149,8 @@ def test_stdin_spool_reads_as_it_arrives(tmp_path: Path) -> None:
     try:
         proc.stdin.write(data[:first])
         proc.stdin.flush()
+        ready, _, _ = select.select([proc.stdout], [], [], 30)
+        assert ready, "no row within 30 s while stdin is still open"
         line = proc.stdout.readline()          # arrives before stdin is closed
         assert b'"no": 1' in line
         proc.stdin.write(data[first:])
