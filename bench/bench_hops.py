@@ -9,7 +9,8 @@ capture points. The figures printed:
   figure the issue specifies;
 - ``reference``: the same grouping done the obvious way, one Python dict lookup per packet (the baseline an
   engineer would write first), run in the same process on the same columns; both partitions must agree;
-- ``analyze``: the whole hop analysis (roles, topology, clocks, identity, flows, paths, drops), for context.
+- ``analyze``: the whole hop analysis (roles, topology, clocks, identity, flows, paths, drops), for context, and
+  how much resident memory it adds per packet.
 
 Usage: ``python3 bench/bench_hops.py [--records 500000] [--keep DIR]`` (needs ../shared/tools).
 """
@@ -114,7 +115,7 @@ def main() -> int:
         return 2
     sys.path.insert(0, str(REPO))
     from tracer.capture.index import load_index
-    from tracer.hops.analysis import analyze
+    from tracer.hops.analysis import _release_freed_memory, analyze
     from tracer.hops.identity import assign_packet_ids
 
     with tempfile.TemporaryDirectory() as tmp:
@@ -136,20 +137,34 @@ def main() -> int:
         t0 = time.perf_counter()
         ref = reference_identity(index)
         t_ref = time.perf_counter() - t0
+        agree = same_partition(pid, ref)
+        for name in index.columns if not callable(index.columns) else index.columns():
+            index[name]           # the index's own column caches, before measuring what the analysis adds
+        del ref
+        _release_freed_memory()   # the reference run's garbage must not count either way
+        rss0 = _rss()
         t0 = time.perf_counter()
         analysis = analyze(index)
         t_an = time.perf_counter() - t0
+        grown = _rss() - rss0
 
-    agree = same_partition(pid, ref)
     print(f"machine: {platform.machine()}, {os.cpu_count()} cores, {_cpu_model()}, load {os.getloadavg()[0]:.1f}")
     print(f"input: {n} packets at {len(points)} capture points ({len(np.unique(pid[pid >= 0]))} physical packets), "
           f"indexed in {t_index:.2f} s")
     print(f"identity   (tracer, arrays): {best:.3f} s  {n / best:,.0f} packets/s  (target >= {TARGET:,})")
     print(f"reference  (dict per packet): {t_ref:.3f} s  {n / t_ref:,.0f} packets/s  -> {t_ref / best:.1f}x slower")
     print(f"analyze    (whole hop analysis): {t_an:.3f} s  {n / t_an:,.0f} packets/s, "
-          f"{len(analysis.flows())} flows")
+          f"{len(analysis.flows())} flows, resident memory +{grown / n:.0f} bytes/packet")
     print(f"partitions agree: {agree}")
     return 0 if agree and n / best >= TARGET else 1
+
+
+def _rss() -> int:
+    """Resident set size in bytes (Linux), 0 elsewhere."""
+    try:
+        return int(open("/proc/self/statm", encoding="ascii").read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+    except (OSError, ValueError):
+        return 0
 
 
 def _cpu_model() -> str:
