@@ -43,6 +43,13 @@ class Spool:
     def __init__(self, stream: BinaryIO, label: str) -> None:
         fd, self.path = tempfile.mkstemp(prefix="tracer-spool-", suffix=".cap")
         self._out = os.fdopen(fd, "wb")
+        # Read through our own descriptor and unlink the name at once: the spool disappears with the process,
+        # however it ends (even killed), and no other process can find it.
+        self.read_fd = os.open(self.path, os.O_RDONLY)
+        try:
+            os.unlink(self.path)
+        except OSError:
+            pass
         self._stream = stream
         self._label = label
         self.size = 0
@@ -83,10 +90,12 @@ class Spool:
             return self.size > size
 
     def close(self) -> None:
-        try:
-            os.unlink(self.path)
-        except OSError:
-            pass
+        fd, self.read_fd = self.read_fd, -1
+        if fd >= 0:
+            try:
+                os.close(fd)
+            except OSError:
+                pass
 
 
 class CaptureFile:
@@ -142,6 +151,8 @@ class CaptureFile:
 
     # ----- bytes ----------------------------------------------------------------------------------------
     def _fileno(self) -> int:
+        if self.spool is not None:
+            return self.spool.read_fd
         if self._fd is None:
             self._fd = os.open(self.path, os.O_RDONLY)
         return self._fd
