@@ -286,3 +286,21 @@ def test_explanation_lists_isolating_policies_and_dns(tmp_path: Path) -> None:
     assert "app/web is isolated for egress by p0; no egress rule allows to app/api (app=api; namespace team=a) " \
            "on TCP/80" in v.explanation
     assert any("DNS" in w for w in v.warnings)
+
+
+def test_check_many_equals_check_and_restores_the_collector(tmp_path: Path) -> None:
+    """check_many gives check's verdicts in order and leaves the garbage collector as it found it."""
+    import gc
+
+    e = engine_with(tmp_path, dict(WEB_INGRESS, ingress=[{"from": [{"namespaceSelector": {}}]}]))
+    probes = [("ops/tool", "app/web", 8080, "TCP"), ("203.0.113.9", "app/web", 80, "TCP"),
+              ("app/web", "ops/tool", None, "ICMP")]
+    was = gc.isenabled()
+    try:
+        for state in (True, False):
+            (gc.enable if state else gc.disable)()
+            got = e.check_many(probes)
+            assert gc.isenabled() is state
+            assert [v.verdict for v in got] == [e.check(*p).verdict for p in probes] == ["allow", "deny", "allow"]
+    finally:
+        (gc.enable if was else gc.disable)()

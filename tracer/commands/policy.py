@@ -129,8 +129,7 @@ def read_probes(path: str) -> list[dict[str, Any]]:
     return probes
 
 
-def _result(engine: Any, probe: dict[str, Any]) -> dict[str, Any]:
-    v = engine.check(probe["from"], probe["to"], probe["port"], probe["protocol"])
+def _result(v: Any, probe: dict[str, Any]) -> dict[str, Any]:
     out = v.to_dict()
     out.update({"from": probe["from"], "to": probe["to"], "port": probe["port"], "protocol": probe["protocol"],
                 "src": str(v.src), "dst": str(v.dst), "src_kind": v.src.kind, "dst_kind": v.dst.kind})
@@ -151,7 +150,8 @@ def run_check(args: argparse.Namespace) -> int:
         proto = _protocol(args.protocol, "--protocol")
         probes = [{"from": args.src, "to": args.dst, "port": _port(args.port, proto, "--port"), "protocol": proto}]
     _, engine = _load(args)
-    results = [_result(engine, p) for p in probes]
+    verdicts = engine.check_many([(p["from"], p["to"], p["port"], p["protocol"]) for p in probes])
+    results = [_result(v, p) for v, p in zip(verdicts, probes, strict=True)]
     if args.json:
         json.dump(results if args.probes else results[0], sys.stdout, indent=2)
         print()

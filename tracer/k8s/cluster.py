@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from tracer.errors import ClusterError
+from tracer.k8s.gcpause import paused_gc
 from tracer.k8s.netpol import NetworkPolicy, compile_policy
 from tracer.k8s.objects import RawObject, printable, read_objects, show
 from tracer.k8s.selectors import LabelSet
@@ -603,6 +604,11 @@ def load_cluster(paths: list[str] | str) -> Cluster:
     """
     if isinstance(paths, str):
         paths = [paths]
+    with paused_gc():   # hundreds of thousands of long-lived containers: see tracer.k8s.gcpause
+        return _load(paths)
+
+
+def _load(paths: list[str]) -> Cluster:
     objects: dict[tuple[str, str | None, str], Any] = {}
     skipped: Counter = Counter()
     files: list[str] = []

@@ -19,12 +19,14 @@ Verdicts are cached per flow; selectors cache per distinct label set (``tracer.k
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
 from tracer.errors import ClusterError
 from tracer.k8s import explain
 from tracer.k8s.cluster import Cluster, Endpoint, Pod
+from tracer.k8s.gcpause import paused_gc
 from tracer.k8s.netpol import NetworkPolicy, Peer, PortRule
 from tracer.k8s.objects import show
 
@@ -418,10 +420,18 @@ class PolicyEngine:
                            reply=True)
         return self.check(src_ip, dst_ip, dport if ported else None, protocol)
 
+    def check_many(self, probes: Iterable[tuple]) -> list[Verdict]:
+        """``check(*probe)`` for each (src, dst, port, protocol) probe, as one batch (collector paused: see
+        ``tracer.k8s.gcpause``); the same verdicts, in order."""
+        check = self.check
+        with paused_gc():
+            return [check(*probe) for probe in probes]
+
     def matrix(self, pods: list[Pod], port: int, protocol: str = "TCP") -> list[list[bool]]:
         """Truth table: ``[i][j]`` is whether pods[i] may open a connection to pods[j] (as upstream e2e prints)."""
         eps = [self.cluster.pod_endpoint(p) for p in pods]
-        return [[self.check(a, b, port, protocol).allowed for b in eps] for a in eps]
+        with paused_gc():
+            return [[self.check(a, b, port, protocol).allowed for b in eps] for a in eps]
 
     # -- advice --------------------------------------------------------------------------------------------------
     def dns_warning(self, pod: Pod) -> str | None:
