@@ -285,3 +285,34 @@ def test_single_mixed_capture_places_every_packet(shared_dir: Path, tmp_path: Pa
     assert (cols["hop_index"][ip] >= 1).all()
     assert analysis.points[0].inferred and analysis.points[0].role == "host-eth0"
     assert not cols["dropped"].any()
+
+
+def test_calico_bgp_detected_from_interfaces(tmp_path: Path, capsys) -> None:
+    """Calico in BGP mode: no tunnel device, pod packets routed plainly over eth0 between the cali interfaces; the
+    mode follows from cali* points without tunl0/vxlan.calico, and the ladder has no tunnel hop."""
+    from scapy.layers.inet import ICMP, IP
+    from scapy.layers.l2 import Ether
+
+    from tests.hops_scenarios import CALI_A, CALI_B, NODE_MAC
+
+    sc = Scenario()
+    for seq in (1, 2):
+        for a, b, ident in ((CALI_A, CALI_B, 300 + seq), (CALI_B, CALI_A, 700 + seq)):
+            icmp = ICMP(type=8 if a is CALI_A else 0, id=5, seq=seq) / b"bgp"
+            sc.gap()
+            sc.add(f"{a.node}/{a.iface}", bytes(Ether(src=a.mac, dst="ee:ee:ee:ee:ee:ee") /
+                                                IP(src=a.ip, dst=b.ip, ttl=64, id=ident) / icmp))
+            wire = bytes(Ether(src=NODE_MAC[a.node], dst=NODE_MAC[b.node]) / IP(src=a.ip, dst=b.ip, ttl=63, id=ident)
+                         / icmp)
+            sc.add(f"{a.node}/eth0", wire)
+            sc.add(f"{b.node}/eth0", wire)
+            sc.add(f"{b.node}/{b.iface}", bytes(Ether(src="ee:ee:ee:ee:ee:ee", dst=b.mac) /
+                                                IP(src=a.ip, dst=b.ip, ttl=62, id=ident) / icmp))
+    files = sc.write(tmp_path)
+    out = run_json(capsys, ["path", *files, "--packet", "1", "--json"])
+    assert out["cni"] == "calico-bgp"
+    assert [h["role"] for h in out["hops"]] == ["pod-eth0", "cali", "host-eth0", "host-eth0", "cali", "pod-eth0"]
+    assert [h["point"] for h in out["hops"] if h["seen"]] == [
+        "node1/cali1234567890a", "node1/eth0", "node2/eth0", "node2/calibcdef012345"]
+    flows = run_json(capsys, ["flows", *files, "--json"])
+    assert len(flows) == 1 and flows[0]["packets"] == 4 and flows[0]["delivered"] is True
