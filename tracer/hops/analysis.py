@@ -320,9 +320,10 @@ def _points(index: Any, source_col: np.ndarray) -> tuple[list[tuple[str, str | N
     src_point = []
     for src in index.sources:
         point = R.parse_point(getattr(src, "point", None), getattr(src, "node", None), getattr(src, "iface", None))
-        name = point.name or os.path.basename(str(getattr(src, "file", "capture")))
-        if not point.iface and not point.node and not point.pod:
-            name = os.path.basename(str(getattr(src, "file", name)))
+        name = point.name
+        if not name or not (point.iface or point.node or point.pod):
+            # Nothing names this capture point: call it by its file, and let its traffic say what it is.
+            name = os.path.basename(str(getattr(src, "file", "capture")))
         if name not in names:
             names[name] = len(info)
             info.append((name, point.node, point.iface if point.pod is None else f"pod:{point.pod}"))
