@@ -316,3 +316,20 @@ def test_calico_bgp_detected_from_interfaces(tmp_path: Path, capsys) -> None:
         "node1/cali1234567890a", "node1/eth0", "node2/eth0", "node2/calibcdef012345"]
     flows = run_json(capsys, ["flows", *files, "--json"])
     assert len(flows) == 1 and flows[0]["packets"] == 4 and flows[0]["delivered"] is True
+
+
+def test_two_unnamed_node_captures(flannel_two_nodes: list[str], tmp_path: Path, capsys) -> None:
+    """Two unnamed files (one per node's eth0): each stands for its own machine, so a packet seen in both is
+    placed on the sender's and the receiver's eth0; reaching the receiver's eth0 is not called delivered."""
+    import shutil
+
+    a = tmp_path / "a.pcap"
+    b = tmp_path / "b.pcap"
+    shutil.copy([f for f in flannel_two_nodes if f.endswith("node1__eth0.pcap")][0], a)
+    shutil.copy([f for f in flannel_two_nodes if f.endswith("node2__eth0.pcap")][0], b)
+    out = run_json(capsys, ["path", str(a), str(b), "--packet", "1", "--json"])
+    seen = [(h["point"], h["index"]) for h in out["hops"] if h["seen"]]
+    assert seen == [("a.pcap", 5), ("b.pcap", 6)]
+    flows = run_json(capsys, ["flows", str(a), str(b), "--json"])
+    dead = [f for f in flows if f["sport"] == 40200][0]
+    assert dead["delivered"] is None and dead["dropped_after"] is None

@@ -57,13 +57,17 @@ def align(hops: list[Hop], obs_points: list[int], points: list, pod_points: set[
     for h, cands in enumerate(candidates):
         for pid in cands:
             by_point.setdefault(pid, []).append(h)
-    # Points without a node stand for one node within a packet: the first hop one of them is placed on binds them
-    # (to that hop's node, or to its side of the path when the endpoints' nodes are unknown).
+    # Points without a node stand for one node within a packet, and so do all such points of one capture file
+    # (one file is one machine's capture): the first hop one of them is placed on binds that file's points (to
+    # the hop's node, or to its side of the path when the endpoints' nodes are unknown). Two unnamed files, say
+    # node-a.pcap and node-b.pcap, bind separately.
     def side_key(h: int) -> object:
         return hops[h].node if hops[h].node is not None else ("side", hops[h].side)
 
-    anon_key: object = None
-    anon_bound = False
+    def group(pid: int) -> object:
+        return getattr(points[pid], "file", None) or ("point", pid)
+
+    bound: dict[object, object] = {}
     cur = 0
     out: list[int] = []
     for pid in obs_points:
@@ -73,21 +77,22 @@ def align(hops: list[Hop], obs_points: list[int], points: list, pod_points: set[
             # tcpdump -i any) goes to the first hop a capture could show, rather than nowhere.
             options = [h for h, hop in enumerate(hops) if hop.observable and hop.role != R.POD_ETH0
                        and (points[pid].node is None or hop.node in (None, points[pid].node))]
-        if points[pid].node is None and anon_bound:
-            options = [h for h in options if side_key(h) == anon_key]
+        anon = points[pid].node is None
+        if anon and group(pid) in bound:
+            options = [h for h in options if side_key(h) == bound[group(pid)]]
         ahead = [h for h in options if h >= cur]
         pick = ahead[0] if ahead else (options[0] if options else -1)
         if pick >= 0:
             cur = max(cur, pick + (1 if ahead else 0))
-            if points[pid].node is None and not anon_bound:
-                anon_key, anon_bound = side_key(pick), True
+            if anon and group(pid) not in bound:
+                bound[group(pid)] = side_key(pick)
         out.append(pick)
     seen = set(h for h in out if h >= 0)
     captured = []
     expect = []
     for h, hop in enumerate(hops):
         usable = [pid for pid in candidates[h]
-                  if points[pid].node is not None or (anon_bound and anon_key == side_key(h))]
+                  if points[pid].node is not None or bound.get(group(pid), None) == side_key(h)]
         captured.append((bool(usable) and hop.observable) or h in seen)
         expect.append(usable[0] if usable else -1)
     last = max(seen) if seen else -1

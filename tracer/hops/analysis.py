@@ -313,10 +313,12 @@ class HopAnalysis:
         return hops[al.next_expected] if al.next_expected >= 0 else None
 
 
-def _points(index: Any, source_col: np.ndarray) -> tuple[list[tuple[str, str | None, str | None]], np.ndarray]:
-    """Capture points (name, node, iface) and, per index source, its point id."""
+def _points(index: Any, source_col: np.ndarray) -> tuple[list[tuple[str, str | None, str | None]],
+                                                          list[str | None], np.ndarray]:
+    """Capture points (name, node, iface), the file each came from, and, per index source, its point id."""
     names: dict[str, int] = {}
     info: list[tuple[str, str | None, str | None]] = []
+    files: list[str | None] = []
     src_point = []
     for src in index.sources:
         point = R.parse_point(getattr(src, "point", None), getattr(src, "node", None), getattr(src, "iface", None))
@@ -327,8 +329,9 @@ def _points(index: Any, source_col: np.ndarray) -> tuple[list[tuple[str, str | N
         if name not in names:
             names[name] = len(info)
             info.append((name, point.node, point.iface if point.pod is None else f"pod:{point.pod}"))
+            files.append(str(getattr(src, "file", "")) or None)
         src_point.append(names[name])
-    return info, np.asarray(src_point, dtype=np.int64)
+    return info, files, np.asarray(src_point, dtype=np.int64)
 
 
 def analyze(index: Any, cluster: Any = None, cni: str | None = None, *, window_ns: int = 100_000_000) -> HopAnalysis:
@@ -352,7 +355,7 @@ def _analyze(index: Any, cluster: Any, cni: str | None, window_ns: int) -> HopAn
     a.forced = cni is not None
 
     # 1. Points and roles (a pod:NS/NAME point is on the pod's node when the cluster says which).
-    pinfo, src_point = _points(index, c["source"])
+    pinfo, pfiles, src_point = _points(index, c["source"])
     pod_node = {name: node for name, node in facts.pods.values()}
     pinfo = [(name, node if node is not None or not (iface or "").startswith("pod:")
               else pod_node.get(iface[4:]), iface) for name, node, iface in pinfo]
@@ -377,7 +380,7 @@ def _analyze(index: Any, cluster: Any, cni: str | None, window_ns: int) -> HopAn
             role, inferred, reason = guess.role, True, guess.reason
         first = int(c["ts_ns"][rows].min()) if len(rows) else 0
         last = int(c["ts_ns"][rows].max()) if len(rows) else 0
-        points.append(PointInfo(pid, name, node, iface, role, inferred, reason, first, last))
+        points.append(PointInfo(pid, name, node, iface, role, inferred, reason, first, last, pfiles[pid]))
 
     # 2. Mode and topology.
     ifaces = [p.iface for p in points if p.iface and not p.inferred]
@@ -639,9 +642,11 @@ def _align_all(routes, route: np.ndarray, points: list[PointInfo], pod_points: s
         hop[ci, :len(al.hop_of_obs)] = al.hop_of_obs
         if al.last_seen >= 0:
             last_point[ci] = obs[al.hop_of_obs.index(al.last_seen)]
-            # Delivered: seen on the destination side with no captured hop left after it.
-            at_end = not any(al.captured[h] for h in range(al.last_seen + 1, len(hops)))
-            delivered[ci] = at_end and (hops[al.last_seen].side == "dst" or al.last_seen == len(hops) - 1)
+            # Delivered: seen at the destination pod's own interface, or at the path's last hop (a node's own
+            # address, the outside world). Reaching only the destination node's eth0 says nothing of the rest.
+            last_hop = hops[al.last_seen]
+            delivered[ci] = al.last_seen == len(hops) - 1 or (
+                last_hop.side == "dst" and last_hop.role in (R.VETH, R.CALI, R.POD_ETH0))
         if al.next_expected >= 0:
             next_point[ci] = al.expect_point[al.next_expected]
     return combo.ravel().astype(np.int64), aligns, hop, last_point, next_point, delivered

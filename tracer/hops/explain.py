@@ -128,7 +128,9 @@ def packet_explanation(*, hops, views, alignment, dropped: bool, verdict: str | 
         hint = hint_for(hops[alignment.next_expected].role, mode, inner_len, hops[alignment.next_expected].side)
     elif seen:
         parts.append(f"last seen at {seen[-1].point}")
-    delivered = bool(seen) and alignment.last_seen >= 0 and hops[alignment.last_seen].side == "dst"
+    last = alignment.last_seen
+    delivered = last >= 0 and (last == len(hops) - 1 or (
+        hops[last].side == "dst" and hops[last].role in (R.VETH, R.CALI, R.POD_ETH0)))
     ends = (hops[0].node, hops[-1].node) if forward else (hops[-1].node, hops[0].node)
     join = _verdict_join(verdict=verdict, verdict_text=verdict_text, verdict_obj=verdict_obj, cluster=cluster,
                          dropped=dropped, stop_side=stop_side, hint=hint, delivered=delivered, nodes=ends)

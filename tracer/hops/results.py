@@ -20,6 +20,7 @@ class PointInfo:
     reason: str
     first_ns: int
     last_ns: int
+    file: str | None = None    # the capture file it came from (unnamed points of one file are one machine)
 
 
 @dataclass
