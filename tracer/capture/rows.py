@@ -21,6 +21,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import os
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timezone
@@ -368,7 +369,10 @@ class RowWriter:
         n = cells.n
         if n == 0:
             return
-        points = [_fit(escape_text(s.point or "-"), 18) for s in cells.index.sources]
+        # Without a capture point, several files are told apart by their name.
+        several = len({s.file_id for s in cells.index.sources}) > 1
+        points = [_fit(escape_text(s.point or (os.path.basename(s.file) if several else "-")), 18)
+                  for s in cells.index.sources]
         point = _objects(points)[cells.src_ids] if points else _objects(["-"] * n)
         src = _endpoints(c["src"], c["sport"], cells.o_ported)
         dst = _endpoints(c["dst"], c["dport"], cells.o_ported)
