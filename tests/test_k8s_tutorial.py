@@ -188,3 +188,20 @@ def test_demo_cluster_dump() -> None:
     assert engine.check(python_nginx, "10.96.100.11", 8080).verdict == "deny"   # via the Service ClusterIP
     assert engine.check(linux_nginx, "10.96.100.11", 8080).verdict == "allow"
     assert engine.check(python_nginx, linux_nginx, 80).allowed              # nginx is not selected
+
+
+def test_node_addresses_on_the_pod_network() -> None:
+    """A node talks to its pods from its flannel cni0/flannel.1 addresses too (kubelet probes come from cni0):
+    those are the node, so its own pods accept them whatever the policy; another node's are just addresses."""
+    if not DEMO.exists():
+        pytest.skip(f"{DEMO} not present")
+    engine = PolicyEngine(load_cluster([str(DEMO)]))
+    tomcat = next(p for p in engine.cluster.pods_in("linux") if p.label_map.get("app") == "tomcat")
+    own = engine.cluster.node(tomcat.node)
+    other = next(n for n in engine.cluster.nodes if n.name != tomcat.node)
+    bridge = str(__import__("ipaddress").ip_network(own.pod_cidrs[0]).network_address + 1)
+    assert engine.cluster.resolve_ip(bridge).kind == "node"
+    v = engine.check(bridge, tomcat.key, 8080)
+    assert v.allowed and v.ingress.note == "own node"
+    other_bridge = str(__import__("ipaddress").ip_network(other.pod_cidrs[0]).network_address + 1)
+    assert not engine.check(other_bridge, tomcat.key, 8080).allowed

@@ -55,6 +55,7 @@ class Node:
     addresses: tuple[str, ...]       # InternalIP and ExternalIP addresses, canonical
     internal_ips: tuple[str, ...]
     pod_cidrs: tuple[str, ...]
+    cni_ips: tuple[str, ...] = ()    # the node's own addresses on the pod network (tunnel, bridge): see cni_addresses
 
 
 @dataclass(frozen=True, slots=True)
@@ -285,9 +286,36 @@ def parse_node(raw: RawObject) -> Node:
             ipaddress.ip_network(cidr, strict=False)
         except (ValueError, TypeError):
             raise raw.error(f"spec.podCIDRs[{i}]", f"{show(cidr)} is not a CIDR") from None
-    return Node(name, _map(raw, raw.metadata.get("labels"), "metadata.labels"),
-                _map(raw, raw.metadata.get("annotations"), "metadata.annotations"),
-                tuple(addresses), tuple(internal), tuple(cidrs))
+    annotations = _map(raw, raw.metadata.get("annotations"), "metadata.annotations")
+    return Node(name, _map(raw, raw.metadata.get("labels"), "metadata.labels"), annotations,
+                tuple(addresses), tuple(internal), tuple(cidrs), cni_addresses(annotations, cidrs))
+
+
+# Calico records the node's own addresses on the pod network in annotations (tunnel interfaces tunl0,
+# vxlan.calico, wireguard.cali); flannel records the node's public IP.
+CALICO_ADDRESS_ANNOTATIONS = ("projectcalico.org/IPv4IPIPTunnelAddr", "projectcalico.org/IPv4VXLANTunnelAddr",
+                              "projectcalico.org/IPv6VXLANTunnelAddr", "projectcalico.org/IPv4WireguardInterfaceAddr",
+                              "projectcalico.org/IPv4Address", "projectcalico.org/IPv6Address",
+                              "flannel.alpha.coreos.com/public-ip", "flannel.alpha.coreos.com/public-ipv6")
+
+
+def cni_addresses(annotations: dict[str, str], pod_cidrs: list[str]) -> tuple[str, ...]:
+    """Addresses a node itself sends from besides its InternalIP: Calico's tunnel addresses and flannel's
+    ``flannel.1`` (the podCIDR's network address) and ``cni0`` bridge (its first address), from which the node —
+    kubelet probes included — talks to its own pods. Unparseable annotations are ignored (they are hints)."""
+    out: list[str] = []
+    for key in CALICO_ADDRESS_ANNOTATIONS:
+        value = annotations.get(key, "").split("/")[0].strip()
+        try:
+            out.append(canonical_ip(value)[0])
+        except ValueError:
+            continue
+    if any(k.startswith("flannel.alpha.coreos.com/") for k in annotations):
+        for cidr in pod_cidrs:
+            net = ipaddress.ip_network(cidr, strict=False)
+            if net.num_addresses >= 4:
+                out += [str(net.network_address), str(net.network_address + 1)]
+    return tuple(dict.fromkeys(out))
 
 
 def parse_pod(raw: RawObject) -> Pod:
@@ -425,6 +453,9 @@ class Cluster:
         self._node_ips: dict[str, Node] = {}
         for n in self.nodes:
             for ip in n.addresses:
+                self._node_ips.setdefault(ip, n)
+        for n in self.nodes:
+            for ip in n.cni_ips:   # after every InternalIP: a hint never takes an address from another node
                 self._node_ips.setdefault(ip, n)
         self._pod_ips: dict[str, Pod] = {}
         self._host_ips: dict[str, Pod] = {}
