@@ -250,6 +250,7 @@ class RowCells:
         noip = np.flatnonzero(i_ver == 0)
         if len(noip):
             body[noip] = linktypes[src_ids[noip]]
+            body[noip[encap[noip] != 0]] = "non-IP inner frame (ARP or other)"
             plain = noip[encap[noip] == 0]
             if len(plain) <= 4096:         # a peek at the EtherType (ARP, LLDP…): one small read per such row
                 body[plain] = [_link_summary(self.index, int(r)) or text
