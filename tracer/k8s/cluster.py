@@ -4,7 +4,8 @@
 (Namespace, Node, Pod, Service, Endpoints, EndpointSlice, NetworkPolicy; others are skipped and counted in
 ``cluster.skipped``) and indexes them. ``cluster.resolve_ip(ip)`` answers what an address is:
 - ``pod``: a pod's IP (``status.podIP``/``podIPs``) — not a hostNetwork pod, which shares its node's IP;
-- ``node``: a node's InternalIP/ExternalIP (and hostNetwork pods on it);
+- ``node``: a node's InternalIP/ExternalIP, its own addresses on the pod network (flannel ``cni0``/``flannel.1``,
+  Calico tunnel addresses), and hostNetwork pods on it;
 - ``service``: a Service ClusterIP/external IP (and, via ``resolve(ip, port)``, a NodePort on a node address);
 - ``external``: anything else.
 
