@@ -140,6 +140,12 @@ class HopAnalysis:
             hops=hops, views=views, alignment=al, dropped=dropped is not None, verdict=verdict, verdict_text=vtext,
             verdict_obj=vobj, forward=bool(pk["forward"][pid]), inner_len=int(c["i_len"][rep]), mode=mode,
             cluster=self.facts.present)
+        files = {self.points[int(self._row_point[r])].file for r in obs_for_hop.values()
+                 if self.points[int(self._row_point[r])].node is None}
+        if len(files) >= 2 and not offsets:
+            explanation += (" Its observations come from several capture files with no node names: Δt between "
+                            "them includes each machine's clock offset (name the points FILE@NODE/IFACE or "
+                            "NODE__IFACE.pcap to have it estimated).")
         return PacketPath(pid, views, dropped, nxt, last, offsets, verdict if self.facts.present else None,
                           explanation, mode, fid, self._service_name(pid), self._pod_name(pid, "src"),
                           self._pod_name(pid, "dst"), unplaced, vtext or None,
