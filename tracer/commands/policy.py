@@ -171,6 +171,9 @@ def run_matrix(args: argparse.Namespace) -> int:
     if not pods:
         raise TracerError("policy matrix: no pods" + (f" in namespace(s) {', '.join(args.namespace)}"
                                                        if args.namespace else " in the cluster state"))
+    if len(pods) > 1000:
+        print(f"tracer: note: {len(pods):,} pods make {len(pods) ** 2:,} verdicts; --namespace NS narrows the table",
+              file=sys.stderr)
     table = engine.matrix(pods, port, proto)
     names = [p.key for p in pods]
     if args.json:
