@@ -333,3 +333,18 @@ def test_two_unnamed_node_captures(flannel_two_nodes: list[str], tmp_path: Path,
     flows = run_json(capsys, ["flows", str(a), str(b), "--json"])
     dead = [f for f in flows if f["sport"] == 40200][0]
     assert dead["delivered"] is None and dead["dropped_after"] is None
+
+
+def test_real_flannel_nodeport_capture(public_captures: Path, capsys) -> None:
+    """A real flannel capture on a node's eth0 (unlicensed, read from ../shared only): the NodePort client packet
+    and its VXLAN-encapsulated continuation after DNAT + masquerade are one packet, on the same interface twice."""
+    path = public_captures / "no-license" / "flannel-vxlan-8472-nodeport-vni1-wz1st.pcap"
+    if not path.exists():
+        pytest.skip("no-license corpus not present")
+    out = run_json(capsys, ["path", str(path), "--packet", "1", "--json"])
+    seen = [h for h in out["hops"] if h["seen"]]
+    assert [(h["no"], h["role"], h["encap"]) for h in seen] == [(1, "host-eth0", None), (2, "host-eth0", "vxlan")]
+    assert "192.168.2.100:32150 →" in seen[1]["nat"] and "10.244.1.25:80" in seen[1]["nat"]
+    flows = run_json(capsys, ["flows", str(path), "--json"])
+    nodeport = [f for f in flows if f["addressed_to"] == "192.168.2.100:32150"]
+    assert nodeport and all(f["dst"] == "10.244.1.25" and f["dport"] == 80 for f in nodeport)
