@@ -22,7 +22,7 @@ def run(args: argparse.Namespace) -> int:
     from tracer.hops.load import analyze_files, print_warnings  # noqa: PLC0415
     from tracer.hops.report import format_flows  # noqa: PLC0415
 
-    index, analysis = analyze_files(args.files, args.cluster, args.cni)
+    index, analysis = analyze_files(args.files, args.cluster, args.cni, args.vxlan_ports)
     flows = analysis.flows()
     if args.json:
         print(json.dumps([f.to_json() for f in flows], indent=2))

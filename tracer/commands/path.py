@@ -26,7 +26,7 @@ def run(args: argparse.Namespace) -> int:
     from tracer.hops.load import load_files, print_warnings  # noqa: PLC0415
     from tracer.hops.report import format_path  # noqa: PLC0415
 
-    index, cluster, mode = load_files(args.files, args.cluster, args.cni)
+    index, cluster, mode = load_files(args.files, args.cluster, args.cni, args.vxlan_ports)
     if len(index) == 0:
         raise TracerError("no packets in the capture")
     if not 1 <= args.packet <= len(index):

@@ -31,7 +31,7 @@ def run(args: argparse.Namespace) -> int:
 
     if args.port is not None and not 0 < args.port < 65536:
         raise TracerError(f"port out of range 1-65535: {args.port}")
-    index, analysis = analyze_files(args.files, args.cluster, args.cni)
+    index, analysis = analyze_files(args.files, args.cluster, args.cni, args.vxlan_ports)
     matrix = reach(analysis, port=args.port, protocol=args.protocol)
     if args.json:
         print(json.dumps(matrix.to_json(), indent=2))

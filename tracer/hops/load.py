@@ -21,6 +21,8 @@ def add_hop_options(parser: Any, *, cluster_required: bool = False) -> None:
     parser.add_argument("--cni", metavar="MODE", default=None,
                         help="CNI mode instead of detecting it: " + ", ".join(M.MODES))
     parser.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    parser.add_argument("--vxlan-port", dest="vxlan_ports", type=int, action="append", metavar="N",
+                        help="also decode UDP port N as VXLAN (besides 4789 and 8472); repeatable")
 
 
 def check_cni(cni: str | None) -> str | None:
@@ -40,20 +42,26 @@ def load_cluster_paths(paths: list[str]) -> Any:
     return load_cluster(list(paths))
 
 
-def load_files(files: list[str], clusters: list[str], cni: str | None) -> tuple[Any, Any, str | None]:
+def load_files(files: list[str], clusters: list[str], cni: str | None,
+               vxlan_ports: list[int] | None = None) -> tuple[Any, Any, str | None]:
     """(index, cluster, mode) for the command line; errors in the cluster or ``--cni`` come before any file read."""
     mode = check_cni(cni)
+    for port in vxlan_ports or ():
+        if not 0 < port < 65536:
+            raise TracerError(f"port out of range 1-65535: {port}")
     cluster = load_cluster_paths(clusters)
-    from tracer.capture.index import load_index  # noqa: PLC0415 - heavy imports stay out of registration
+    from tracer.capture.index import DEFAULT_VXLAN_PORTS, load_index  # noqa: PLC0415 - heavy imports stay out
 
-    return load_index(list(files)), cluster, mode
+    ports = tuple(dict.fromkeys([*DEFAULT_VXLAN_PORTS, *(vxlan_ports or ())]))
+    return load_index(list(files), vxlan_ports=ports), cluster, mode
 
 
-def analyze_files(files: list[str], clusters: list[str], cni: str | None) -> tuple[Any, Any]:
-    """(index, analysis) for the command line's files, cluster dumps and ``--cni``."""
+def analyze_files(files: list[str], clusters: list[str], cni: str | None,
+                  vxlan_ports: list[int] | None = None) -> tuple[Any, Any]:
+    """(index, analysis) for the command line's files, cluster dumps, ``--cni`` and ``--vxlan-port``."""
     from tracer.hops.analysis import analyze  # noqa: PLC0415
 
-    index, cluster, mode = load_files(files, clusters, cni)
+    index, cluster, mode = load_files(files, clusters, cni, vxlan_ports)
     return index, analyze(index, cluster=cluster, cni=mode)
 
 
