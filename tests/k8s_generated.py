@@ -213,5 +213,7 @@ class Reference:
         return not isolated
 
     def allowed(self, src: str, dst: str, port: int, proto: str) -> bool:
+        if src == dst and src in self.pods:
+            return True   # "a Pod cannot block access to itself" (Kubernetes documentation)
         return self.direction_ok("egress", src, dst, dst, port, proto) and \
             self.direction_ok("ingress", dst, src, dst, port, proto)

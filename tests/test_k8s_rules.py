@@ -304,3 +304,15 @@ def test_check_many_equals_check_and_restores_the_collector(tmp_path: Path) -> N
             assert [v.verdict for v in got] == [e.check(*p).verdict for p in probes] == ["allow", "deny", "allow"]
     finally:
         (gc.enable if was else gc.disable)()
+
+
+def test_documented_exceptions_own_node_both_ways_and_itself(tmp_path: Path) -> None:
+    """Kubernetes documentation: traffic to and from the pod's own node is always allowed, and a pod cannot block
+    access to itself — even under deny-all in both directions."""
+    e = engine_with(tmp_path, {"podSelector": {}, "policyTypes": ["Ingress", "Egress"]})
+    assert e.check("app/web", "192.168.1.1", 10250).allowed           # web runs on n1
+    assert not e.check("app/web", "192.168.1.2", 10250).allowed       # n2 is another node
+    v = e.check("app/web", "app/web", 8080)
+    assert v.allowed and v.ingress.note == v.egress.note == "itself" and "cannot block access to itself" in \
+        v.explanation
+    assert not e.check("app/web", "app/api", 8080).allowed

@@ -54,8 +54,14 @@ def direction_reason(d: DirectionVerdict) -> str:
                     f"traffic ({kind} not restricted)")
         return f"{d.subject} is not a pod: no {kind} policy applies to it"
     if d.note == "own node":
+        if kind == "egress":
+            return (f"{d.subject} may always reach its own node ({d.peer_ep})"
+                    + (f", whatever {_names(d.policies)} says" if d.policies else ""))
         return (f"{d.subject} accepts traffic from its own node ({d.peer_ep}): kubelet probes are always allowed"
                 + (f", whatever {_names(d.policies)} says" if d.policies else ""))
+    if d.note == "itself":
+        return (f"{d.subject} talks to itself: a pod cannot block access to itself"
+                + (f" ({_names(d.policies)} notwithstanding)" if d.policies else ""))
     if not d.isolated:
         ns = d.subject_ep.namespace
         return (f"{d.subject} is not isolated for {kind}: no policy in namespace {ns} selects it with policyType "

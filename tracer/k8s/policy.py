@@ -260,9 +260,15 @@ class PolicyEngine:
             return DirectionVerdict(direction, subject, peer, protocol, port, False, False, (), True, note=note)
         cache = self._index_in if direction == "ingress" else self._index_out
         names, exact, other = cache.get(subject.pod.key) or self._port_index(subject.pod, direction)
-        if direction == "ingress" and peer.kind == "node" and peer.node is not None and peer.node == subject.node:
+        # Exceptions the Kubernetes documentation states: "traffic to and from the node where a Pod is running is
+        # always allowed, regardless of the IP address of the Pod or the node", and "a Pod cannot block access to
+        # itself".
+        if peer.kind == "node" and peer.node is not None and peer.node == subject.node:
             return DirectionVerdict(direction, subject, peer, protocol, port, True, bool(names), names, True,
                                     note="own node")
+        if peer.pod is not None and peer.pod.key == subject.pod.key:
+            return DirectionVerdict(direction, subject, peer, protocol, port, True, bool(names), names, True,
+                                    note="itself")
         if not names:
             return DirectionVerdict(direction, subject, peer, protocol, port, True, False, (), True)
         # The engine's hot path: candidate rules by (protocol, port) first, then the peers of those only.
