@@ -6,7 +6,8 @@
   a pod) AND the destination's ingress allows it (or it is not ingress-isolated, or is not a pod);
 - a direction allows it when any rule of any isolating policy matches both a peer and a port;
 - hostNetwork pods are node traffic: never selected, never matched by pod selectors (ipBlock sees the node IP);
-- traffic from a pod's own node (kubelet probes) is always allowed into it;
+- traffic to and from a pod's own node (kubelet probes included) is always allowed, and a pod cannot block access
+  to itself (both stated by the Kubernetes documentation);
 - a Service address (ClusterIP, or a node address on a NodePort) is judged at its backends with the target port,
   as kube-proxy DNATs before the policy applies; all backends must allow it.
 
