@@ -24,7 +24,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from tracer.capture.live_ring import PacketRing, wait_any
-from tracer.capture.pcapng_writer import DIR_INBOUND, DIR_OUTBOUND, Interface, PcapngFile, packet_block
+from tracer.capture.pcapng_writer import (DIR_INBOUND, DIR_OUTBOUND, Interface, PcapngFile, create_fresh,
+                                          packet_block)
 from tracer.errors import CaptureError
 
 SEGMENTS = 4
@@ -350,7 +351,7 @@ def publish(segments: Sequence[str], target: str) -> str:
         os.replace(segments[0], target)
         return target
     tmp = target + ".tmp"
-    with open(tmp, "wb") as out:
+    with os.fdopen(create_fresh(tmp), "wb") as out:  # not open(): a planted symlink must not be followed
         for seg in segments:
             with open(seg, "rb") as f:
                 while chunk := f.read(1 << 20):

@@ -13,6 +13,8 @@ import os
 import struct
 from dataclasses import dataclass
 
+from tracer.errors import CaptureError
+
 SHB, IDB, EPB, ISB = 0x0A0D0D0A, 0x00000001, 0x00000006, 0x00000005
 BYTE_ORDER_MAGIC = 0x1A2B3C4D
 OPT_END, OPT_COMMENT = 0, 1
@@ -96,13 +98,30 @@ def statistics_block(iface_id: int, ts_ns: int, received: int, dropped: int, sta
     return _block(ISB, struct.pack("<III", iface_id, ts_ns >> 32, ts_ns & 0xFFFFFFFF) + opts)
 
 
+def create_fresh(path: str) -> int:
+    """A write descriptor on a new file at ``path``, never on whatever another user left there.
+
+    tracer writes as root into directories users name (``--write DIR/x.pcapng``); if DIR belongs to someone else,
+    they can plant a symlink (or hard link) at the spool's name pointing at /etc/shadow. Remove the entry first,
+    then create with O_EXCL|O_NOFOLLOW, which refuses a link re-planted in between (CWE-59).
+    """
+    try:
+        os.unlink(path)
+    except FileNotFoundError:
+        pass
+    return os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
+
+
 class PcapngFile:
     """One pcapng section in one file: header and IDBs at open, whole blocks appended, ISBs at close."""
 
     def __init__(self, path: str, interfaces: list[Interface], *, os_name: str | None = None) -> None:
         self.path = path
         self.interfaces = list(interfaces)
-        self.fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        try:
+            self.fd = create_fresh(path)
+        except OSError as exc:  # a directory or a re-planted link at the name, a read-only directory…
+            raise CaptureError(f"{path}: cannot create the capture file: {exc.strerror or exc}") from None
         self.size = 0
         self.packets = 0
         self._write(section_header(os_name=os_name) + b"".join(interface_block(i) for i in self.interfaces))
