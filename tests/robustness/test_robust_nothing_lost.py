@@ -222,3 +222,46 @@ def test_live_flood_memory_and_disk_stay_bounded(tmp_path: Path) -> None:
     assert peak_disk < 2_000_000 * 1.3, f"spool grew to {peak_disk} bytes with --ring-mb 2"
     w = walk(out.read_bytes())
     assert w.anomaly is None and 0 < len(w.packet_ends) <= flood.sent * 2
+
+
+@needs_live
+@pytest.mark.parametrize("extra", [[], ["--ring-mb", "1"]], ids=["single spool", "ring segments"])
+def test_live_write_never_follows_planted_symlinks(tmp_path: Path, extra: list[str]) -> None:
+    """`tracer live --write DIR/x.pcapng` as root, where DIR belongs to another user who planted symlinks at
+    every name tracer writes (x.pcapng.part, .part.0000…, .tmp): the symlinks' targets stay untouched (CWE-59)."""
+    import shutil
+    import tempfile
+
+    victim = tmp_path / "victim"  # a root-only file the other user wants overwritten
+    victim.write_bytes(b"precious")
+    shared = Path(tempfile.mkdtemp(prefix="tracer-symlink-", dir="/tmp"))
+    try:
+        os.chown(shared, 65534, 65534)  # the other user's directory: not sticky, so no protected_symlinks
+        shared.chmod(0o755)
+        target = shared / "x.pcapng"
+        for suffix in (".part", ".part.0000", ".part.0001", ".tmp"):
+            link = Path(str(target) + suffix)
+            link.symlink_to(victim)
+            os.lchown(link, 65534, 65534)
+        proc = subprocess.run(_live("--quiet", "--duration", "0.4", "--write", str(target), *extra),
+                              capture_output=True, text=True, timeout=60, cwd=REPO)
+        assert victim.read_bytes() == b"precious", "tracer followed a planted symlink and overwrote its target"
+        lines = [line for line in proc.stderr.splitlines() if line.strip()]
+        if proc.returncode == 0:
+            assert not target.is_symlink() and walk(target.read_bytes()).anomaly is None
+        else:
+            assert proc.returncode == 2 and "Traceback" not in proc.stderr, proc.stderr
+            assert len([line for line in lines if not line.startswith("tracer: spooling")]) == 1, lines
+    finally:
+        shutil.rmtree(shared, ignore_errors=True)
+
+
+@needs_live
+def test_live_write_over_a_directory_is_one_line(tmp_path: Path) -> None:
+    """A directory squatting the spool's name: exit 2 and one line, not an internal error."""
+    target = tmp_path / "x.pcapng"
+    Path(str(target) + ".part").mkdir()
+    proc = subprocess.run(_live("--quiet", "--duration", "0.2", "--write", str(target)), capture_output=True,
+                          text=True, timeout=60, cwd=REPO)
+    assert proc.returncode == 2, proc.stderr
+    assert len(proc.stderr.strip().splitlines()) == 1 and "internal error" not in proc.stderr, proc.stderr
