@@ -114,6 +114,9 @@ def load_facts(cluster: Any) -> ClusterFacts:
                 facts.node_cidrs.append((ipaddress.ip_network(cidr, strict=False), name))
             except ValueError:
                 continue
+        for ip in _get(node, "cni_ips", default=()) or ():   # the model's own list of tunnel/bridge addresses
+            if isinstance(ip, str):
+                facts.node_ips.setdefault(ip, name)
         ann = facts.node_annotations[name]
         for key in ("projectcalico.org/IPv4IPIPTunnelAddr", "projectcalico.org/IPv4VXLANTunnelAddr",
                     "flannel.alpha.coreos.com/public-ip"):
