@@ -9,6 +9,7 @@ past their limits; a final mutation step overwrites random bytes and truncates.
 from __future__ import annotations
 
 import os
+from datetime import timedelta
 
 from hypothesis import strategies as st
 
@@ -19,6 +20,13 @@ EXAMPLES = int(os.environ.get("TRACER_FUZZ_EXAMPLES", "0")) or None
 
 LINKTYPES = [1, 0, 12, 14, 101, 108, 113, 228, 229, 276]  # what the decoders branch on
 HUGE = [0x7FFFFFFF, 0x80000000, 0xFFFFFFF0, 0xFFFFFFFF]  # sizes an attacker writes to make us allocate
+
+
+#: CI replays the same cases every run (a red build must mean a change broke something, not that the dice found an
+#: old bug); a long campaign (TRACER_FUZZ_EXAMPLES set) explores with fresh randomness.
+DERANDOMIZE = EXAMPLES is None
+#: Hang detection is each case's alarm (10 s); the deadline only catches gross slowness on a loaded machine.
+DEADLINE = timedelta(seconds=20)
 
 
 def examples(ci: int) -> int:

@@ -7,7 +7,6 @@ attacker-controlled capture. Cases are bounded for CI; ``TRACER_FUZZ_EXAMPLES=N`
 from __future__ import annotations
 
 import importlib.util
-from datetime import timedelta
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -17,11 +16,11 @@ from robustness.runner import time_bound
 from tracer.fuzz import targets
 
 from .conftest import count_case
-from .strategies import LINKTYPES, examples, frames_batch, link_frame
+from .strategies import DEADLINE, DERANDOMIZE, LINKTYPES, examples, frames_batch, link_frame
 
 CASE_SECONDS = 10  # a case that takes longer is a hang (a typical case takes milliseconds)
-SETTINGS = dict(deadline=timedelta(seconds=5), suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
-                derandomize=False, print_blob=True)
+SETTINGS = dict(deadline=DEADLINE, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
+                derandomize=DERANDOMIZE, print_blob=True)
 
 
 def _need(module: str) -> None:

@@ -4,7 +4,6 @@ and a compiled filter's mask over a real index has one boolean per packet."""
 from __future__ import annotations
 
 import importlib.util
-from datetime import timedelta
 from pathlib import Path
 
 import pytest
@@ -15,7 +14,7 @@ from robustness.runner import time_bound
 from tracer.fuzz import build as B
 
 from .conftest import count_case
-from .strategies import examples
+from .strategies import DEADLINE, DERANDOMIZE, examples
 
 TOKENS = ["ip.src", "ip.dst", "ip.addr", "outer.ip.src", "inner.ip.dst", "tcp.port", "udp.dstport", "vxlan",
           "vxlan.vni", "ipip", "icmp", "tcp.flags.syn", "frame.len", "ipv6.addr", "geneve", "gre", "==", "!=", ">",
@@ -37,7 +36,7 @@ def index(tmp_path_factory):
     return load_index([str(path)])
 
 
-@settings(max_examples=examples(200), deadline=timedelta(seconds=5),
+@settings(max_examples=examples(200), deadline=DEADLINE, derandomize=DERANDOMIZE,
           suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
 @given(st.one_of(st.lists(st.sampled_from(TOKENS), max_size=12).map(" ".join), st.text(max_size=60)))
 def test_filter_compiles_or_says_where(index, expr: str) -> None:

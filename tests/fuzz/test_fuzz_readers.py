@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import importlib.util
 import tracemalloc
-from datetime import timedelta
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -20,11 +19,11 @@ from tracer.fuzz import build as B
 from tracer.fuzz import targets
 
 from .conftest import count_case
-from .strategies import examples, pcap_bytes, pcapng_bytes
+from .strategies import DEADLINE, DERANDOMIZE, examples, pcap_bytes, pcapng_bytes
 
 CASE_SECONDS = 10
 PEAK_CAP = 64 * 2**20  # bytes; a 4 GB caplen must not become a 4 GB buffer
-SETTINGS = dict(deadline=timedelta(seconds=5), suppress_health_check=[HealthCheck.too_slow,
+SETTINGS = dict(deadline=DEADLINE, derandomize=DERANDOMIZE, suppress_health_check=[HealthCheck.too_slow,
                 HealthCheck.data_too_large, HealthCheck.function_scoped_fixture], print_blob=True)
 
 
