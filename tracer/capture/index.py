@@ -255,6 +255,10 @@ class IndexBuilder:
                     if f.finished and inflight is not None:
                         self._append_decoded(*inflight)
                         inflight = None
+                    if got and got < size and not f.finished:
+                        # Caught up with a growing input (stdin, gzip being inflated, live spool): let it
+                        # accumulate a batch's worth (at most 50 ms) instead of decoding a few records a time.
+                        f.cf.gather(min(size * 600, 4 << 20))
                 else:
                     # Read the file holding the merge watermark back (smallest last timestamp), so rows of the
                     # others do not pile up unreleased; if it has nothing new yet (growing), read the others.
@@ -386,8 +390,8 @@ class IndexBuilder:
         return self.index
 
     def _progress(self, started: float) -> Progress:
-        read = sum(f.reader.state.pos for f in self._files)
-        total = sum(max(f.cf.size(), f.reader.state.pos) for f in self._files)
+        parts = [f.cf.progress(f.reader.state.pos) for f in self._files]
+        read, total = sum(p[0] for p in parts), sum(p[1] for p in parts)
         return Progress(len(self.index), read, total, time.perf_counter() - started, self._done, self.index)
 
     def _read_one(self, f: _File, n: int) -> None:

@@ -40,7 +40,11 @@ class Spool:
     ``error`` holds a one-line problem when the stream broke (a truncated gzip member, a read error).
     """
 
-    def __init__(self, stream: BinaryIO, label: str) -> None:
+    def __init__(self, stream: BinaryIO, label: str, source: BinaryIO | None = None) -> None:
+        # ``source``: the compressed file under a gzip stream, whose position and size give load progress.
+        self._source = source
+        self.source_total = os.fstat(source.fileno()).st_size if source is not None else 0
+        self.source_pos = 0
         fd, self.path = tempfile.mkstemp(prefix="tracer-spool-", suffix=".cap")
         self._out = os.fdopen(fd, "wb")
         # Read through our own descriptor and unlink the name at once: the spool disappears with the process,
@@ -69,6 +73,8 @@ class Spool:
                 self._out.flush()
                 with self._cond:
                     self.size += len(chunk)
+                    if self._source is not None:
+                        self.source_pos = self._source.tell()
                     self._cond.notify_all()
         except (EOFError, OSError, zlib.error, gzip.BadGzipFile) as exc:
             # A gzip stream cut short ("Compressed file ended before the end-of-stream marker") keeps what decoded.
@@ -78,6 +84,12 @@ class Spool:
                 self._out.close()
             except OSError:
                 pass
+            if self._source is not None:
+                self.source_pos = self.source_total
+                try:
+                    self._source.close()
+                except OSError:
+                    pass
             with self._cond:
                 self.done = True
                 self._cond.notify_all()
@@ -88,6 +100,11 @@ class Spool:
             if self.size <= size and not self.done:
                 self._cond.wait(timeout)
             return self.size > size
+
+    def wait_until(self, size: int, timeout: float) -> None:
+        """Block until ``size`` bytes are spooled, the stream ended, or ``timeout`` s passed."""
+        with self._cond:
+            self._cond.wait_for(lambda: self.size >= size or self.done, timeout)
 
     def close(self) -> None:
         fd, self.read_fd = self.read_fd, -1
@@ -143,6 +160,25 @@ class CaptureFile:
             return False
         threading.Event().wait(timeout)
         return self.size() > size
+
+    def gather(self, extra: int, timeout: float = 0.05) -> None:
+        """Let a growing input accumulate up to ``extra`` more bytes (at most ``timeout`` s), so a reader that
+        keeps up with a slow writer reads batches, not a few records at a time."""
+        if self.complete():
+            return
+        if self.spool is not None:
+            self.spool.wait_until(self.spool.size + extra, timeout)
+        else:
+            threading.Event().wait(timeout)
+
+    def progress(self, pos: int) -> tuple[int, int]:
+        """(done, total) bytes for a reader at ``pos``: in compressed bytes for gzip (the spool's final size is
+        unknown while it is written), else in file bytes."""
+        spool = self.spool
+        if spool is not None and spool.source_total:
+            done = int(spool.source_pos * (pos / spool.size)) if spool.size else 0
+            return done, spool.source_total
+        return pos, max(self.size(), pos)
 
     @property
     def problem(self) -> str | None:
@@ -262,11 +298,12 @@ def open_capture(name: str, *, follow: bool = False, stopped=None) -> CaptureFil
         raise CaptureError(f"{name}: {reason}") from None
     if head[:2] == GZIP_MAGIC:
         try:
-            stream = gzip.open(name, "rb")
+            raw_file = open(name, "rb")  # noqa: SIM115 - owned by the spool thread's GzipFile
+            stream = gzip.GzipFile(fileobj=raw_file, mode="rb")
         except OSError as exc:
             raise CaptureError(f"{name}: {exc}") from None
         cf = CaptureFile(name, "", spool=None)
-        cf.spool = Spool(stream, name)
+        cf.spool = Spool(stream, name, source=raw_file)
         cf.path = cf.spool.path
         cf.gzip = True
         try:
