@@ -47,6 +47,9 @@ _REPR.maxstring, _REPR.maxother, _REPR.maxlevel, _REPR.maxlist, _REPR.maxdict = 
 
 
 _CONTROL = {c: f"\\x{c:02x}" for c in [*range(0x00, 0x20), *range(0x7F, 0xA0)] if c != 0x0A}
+# Bidi marks, embeddings, overrides, isolates and the BOM reorder what the reader sees ("Trojan Source",
+# CVE-2021-42574): shown as \uNNNN like tracer.errors.one_line does.
+_CONTROL.update({c: f"\\u{c:04x}" for c in (0x200E, 0x200F, *range(0x202A, 0x202F), *range(0x2066, 0x206A), 0xFEFF)})
 
 
 def printable(text: str) -> str:
