@@ -60,8 +60,8 @@ class Outcome:
             return f"exit status {self.code} (expected 0 or 2); stderr {self.err.strip()[-300:]!r}"
         if self.code != 0 and (len(lines) != 1 or not lines[0].startswith("tracer: ")):
             return f"error is not exactly one 'tracer: ' line: {lines!r}"
-        if self.code == 0 and any(not line.startswith("tracer: warning: ") for line in lines):
-            return f"stderr on success holds more than warnings: {lines!r}"
+        if self.code == 0 and any(not line.startswith("tracer: ") for line in lines):
+            return f"stderr on success holds more than tracer's own lines (warnings, notes): {lines!r}"
         return None
 
 
