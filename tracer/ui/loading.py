@@ -54,7 +54,8 @@ class LoadingMixin:
 
     def busy(self) -> bool:
         """Work in flight: a Textual worker or a background thread (tests wait for this to settle)."""
-        return any(t.is_alive() for t in self._background) or any(w.is_running for w in self.workers)
+        return (any(t.is_alive() for t in self._background) or any(w.is_running for w in self.workers)
+                or self._pending_row is not None)
 
     def _alive(self) -> bool:
         """The main view's panes exist (false while starting up and while the app is closing down)."""

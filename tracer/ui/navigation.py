@@ -136,7 +136,7 @@ class NavigationMixin:
 
     def action_hop(self, step: int) -> None:
         """Move to the same packet's previous/next seen hop (the list follows when the row is shown)."""
-        row = self._detail_row
+        row = self.current_row
         if row is None:
             return
         if self.session.analysis is None:
@@ -169,7 +169,7 @@ class NavigationMixin:
             self._before_follow = None
             self._set_view(rows, expr)
             return
-        row = self._detail_row
+        row = self.current_row
         if row is None or self.session.index is None:
             return
         rows, label = self._flow_rows(row)
