@@ -152,3 +152,16 @@ def test_non_ip_frames_say_what_they_are(public_captures: Path, capsys) -> None:
         rows = [json.loads(x) for x in out.splitlines()]
         arp = [r for r in rows if r["src"] is None]
         assert arp and all(r["info"] == "ARP" for r in arp)
+
+
+def test_stdin_filter_numbers_stay_absolute_across_batches(tmp_path: Path) -> None:
+    """A filter on a capture streamed from stdin sees `frame.number` of the whole capture, not of each batch."""
+    n = 70_000  # more than one indexing batch
+    frame = bytes(Ether() / IP(src="10.244.1.3", dst="10.244.2.5") / UDP(sport=1, dport=2))
+    path = tmp_path / "many.pcap"
+    path.write_bytes(W.pcap_bytes([(T0 + k * 1000, frame) for k in range(n)], nano=True))
+    with path.open("rb") as stdin:
+        out = subprocess.run([sys.executable, "-m", "tracer", "show", "-", "--format", "jsonl", "--filter",
+                              "frame.number <= 2 or frame.number == 69999"],
+                             stdin=stdin, capture_output=True, text=True, check=True).stdout
+    assert [json.loads(x)["no"] for x in out.splitlines()] == [1, 2, 69999]

@@ -97,6 +97,7 @@ def run(args: argparse.Namespace) -> int:
 def _emit(writer, index, start: int, stop: int, flt, np) -> int:
     rows = np.arange(start, stop, dtype=np.int64)
     if flt is not None:
-        rows = start + np.flatnonzero(flt.mask(index.slice(start, stop)))
+        # The whole index with a range keeps frame.number and frame.time_relative absolute across batches.
+        rows = start + np.flatnonzero(flt.mask(index, start, stop))
     writer.write(index, rows)
     return stop
