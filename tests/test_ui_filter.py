@@ -144,3 +144,27 @@ async def test_hop_role_filter(scenario) -> None:
         await type_filter(pilot, 'hop.role == "vxlan-device" && tcp.flags.syn == 1 && tcp.flags.ack == 0')
         syns = expected_rows(lambda point, frame: point.endswith("/flannel.1") and str(frame["TCP"].flags) == "S")
         assert len(syns) == 6 and list(app.session.view) == syns
+
+
+@pytest.mark.parametrize(("expr", "who"), [
+    ('verdict == "deny"', "nginx"),
+    ('k8s.pod == "linux/nginx"', "nginx"),
+    ('k8s.pod != "linux/nginx" && k8s.ns == "python"', "curl"),
+    ('k8s.pod matches "^python/cu"', "curl"),
+])
+@run_async
+async def test_cluster_fields(scenario, expr, who) -> None:
+    """verdict and k8s.pod (==, !=, matches) select the packets of the flow they name, both directions."""
+    from tracer.ui.session import core_function
+
+    if core_function("tracer.k8s:load_cluster", "tracer.k8s.cluster:load_cluster")[0] is None:
+        pytest.skip("the cluster model is not written yet")
+    capture, cluster = scenario
+    app = create_app([str(capture)], cluster=[str(cluster)])
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(app, pilot)
+        await type_filter(pilot, expr)
+        assert app.query_one("#prompt").error == "", app.query_one("#prompt").error
+        ip = PODS[who][1]
+        assert list(app.session.view) == expected_rows(
+            lambda point, frame: ip in (inner_ip(frame).src, inner_ip(frame).dst))

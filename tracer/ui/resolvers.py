@@ -3,7 +3,8 @@
 
 Each resolver is ``(index, op, value) -> mask`` (the filter contract). Names come from the cluster model and
 the hop analysis the session holds; they are resolved once per distinct address (``np.unique``), never once
-per packet. ``k8s.*`` match when either end of the (inner) conversation matches, like ``ip.addr``;
+per packet. ``k8s.*`` match when either end of the (inner) conversation matches, like ``ip.addr`` (and ``!=`` when neither
+end does, as in Wireshark);
 ``k8s.node`` also matches packets captured on that node. Without a cluster or hop analysis the field raises
 ``FilterError`` saying what is missing, rather than silently matching nothing.
 """
@@ -64,6 +65,10 @@ def _endpoint_attr(session: Session, ver: int, value: int, name: str) -> str | N
 def _by_address(session: Session, index: Any, field: str, attr: str, op: str, value: Any) -> np.ndarray:
     if session.cluster is None:
         raise FilterError(f"{field} needs cluster state (--cluster PATH)")
+    if op in NE:
+        # As Wireshark's ``ip.addr != x`` (3.6+): neither end is x — not "some end is not x", which is almost
+        # always true for a two-ended field.
+        return ~_by_address(session, index, field, attr, "==", value)
     pred = _predicate(field, op, value)
     n = session.total
     ver = np.asarray(index["i_ver"][:n]).astype(np.uint64)
