@@ -146,3 +146,10 @@ def test_every_binding_has_an_id_and_a_tooltip() -> None:
     assert all(isinstance(b, Binding) and b.id and b.tooltip for b in bindings), bindings
     ids = [b.id for b in bindings]
     assert len(ids) == len(set(ids)), "binding ids must be unique"
+
+
+@pytest.mark.parametrize("ts_ns", [0, -1, 2**63 - 1, -(2**63)])
+@pytest.mark.parametrize("mode", ["relative", "absolute", "delta"])
+def test_time_never_raises_on_extreme_timestamps(ts_ns: int, mode: str) -> None:
+    """Timestamps come from the capture (hostile): every format renders something for every int64."""
+    assert C.format_time(ts_ns, mode, first_ns=0, prev_ns=0)

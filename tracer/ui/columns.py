@@ -68,7 +68,10 @@ def format_time(ts_ns: int, mode: str, *, first_ns: int, prev_ns: int | None) ->
     """The Time cell: seconds since the first packet, UTC wall clock, or seconds since the previous row shown."""
     if mode == "absolute":
         seconds, ns = divmod(int(ts_ns), 1_000_000_000)
-        stamp = _dt.datetime.fromtimestamp(seconds, tz=_dt.timezone.utc)
+        try:
+            stamp = _dt.datetime.fromtimestamp(seconds, tz=_dt.timezone.utc)
+        except (OverflowError, OSError, ValueError):  # a hostile timestamp outside what a clock can show
+            return f"{seconds}.{ns // 1000:06d}"
         return f"{stamp:%H:%M:%S}.{ns // 1000:06d}"
     base = first_ns if mode == "relative" or prev_ns is None else prev_ns
     delta = (int(ts_ns) - int(base)) / 1e9
