@@ -20,6 +20,7 @@ from textual.scroll_view import ScrollView
 from textual.strip import Strip
 
 from tracer.ui.columns import ColumnWidths, conversation, fit
+from tracer.ui.safe import clean
 from tracer.ui.session import Session
 
 VERDICT_MARKS = {"allow": "✓", "deny": "✗", "unknown": "?"}
@@ -167,7 +168,12 @@ class PacketList(ScrollView, can_focus=True):
             return Strip.blank(width, self.rich_style)
         if self.first_row_painted_at is None:
             self.first_row_painted_at = time.monotonic()
-        return self._row(pos, widths, width)
+        try:
+            return self._row(pos, widths, width)
+        except Exception as exc:  # noqa: BLE001 - one unrenderable row must not take the list down
+            style = self.rich_style + self.get_component_rich_style("packet-list--deny")
+            text = f"  row {pos + 1}: cannot render ({type(exc).__name__}: {exc})"
+            return Strip([Segment(clean(text), style)]).adjust_cell_length(width, self.rich_style)
 
     def _header(self, w: ColumnWidths, width: int) -> Strip:
         style = self.get_component_rich_style("packet-list--header")
