@@ -302,7 +302,10 @@ class TracerApp(LoadingMixin, NavigationMixin, TriageMixin, App):
         point = self.session.point_label(self.session.value("source", row))
         title = f"#{row + 1} at {point}"
         if dissection is not None:
-            tree.show_dissection(dissection, title=title)
+            try:
+                tree.show_dissection(dissection, title=title)
+            except Exception as exc:  # noqa: BLE001 - a dissection the tree cannot show; the bytes still are
+                tree.show_message(f"{title}: cannot show the layers ({type(exc).__name__}: {exc})")
         else:
             tree.show_message(f"{title}: {error or 'no dissection'}")
         if frame is not None:
@@ -339,10 +342,16 @@ class TracerApp(LoadingMixin, NavigationMixin, TriageMixin, App):
                 ladder.show_message("Hop path: analysing…")
         path = self._path(row)
         if path is not None:
-            ladder.show_path(path, row)
+            try:
+                ladder.show_path(path, row)
+            except Exception as exc:  # noqa: BLE001 - the list and the other panes keep working
+                ladder.show_message(f"cannot show the hop path ({type(exc).__name__}: {exc})")
         elif self.session.analysis is not None:
             ladder.show_message(missing.get("path", "no hop path for this packet"))
-        self._show_verdict(row, path)
+        try:
+            self._show_verdict(row, path)
+        except Exception as exc:  # noqa: BLE001
+            self.query_one(VerdictPanel).show_message(f"cannot show the verdict ({type(exc).__name__}: {exc})")
 
     def _show_verdict(self, row: int, path: Any) -> None:
         panel = self.query_one(VerdictPanel)
