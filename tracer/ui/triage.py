@@ -44,6 +44,12 @@ class TriageMixin:
 
     def _export_comment(self, row: int) -> str | None:
         """Pod names travel with exported packets as pcapng comments (``linux/nginx → python/tomcat``)."""
+        if self.session.cluster is None:
+            return None  # no names to keep (and no per-row work on a big export)
+        src_col = self.session.analysis_column("src_pod")
+        dst_col = self.session.analysis_column("dst_pod")
+        if src_col is not None and dst_col is not None and src_col[row] and dst_col[row]:
+            return f"{src_col[row]} → {dst_col[row]}"  # both pods, named by the hop analysis
         idx = self.session.index
         value = self.session.value
         ver, i_src, i_dst = value("i_ver", row), value("i_src", row), value("i_dst", row)
