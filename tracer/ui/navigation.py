@@ -50,6 +50,8 @@ class NavigationMixin:
                 return
             prompt.close()
             self.query_one(PacketList).focus()
+            count = len(self.session.marks) if self.session.marks else self.session.shown
+            self.say(f"exporting {count:,} packets to {value}…", timeout=3)
             self.export(value)
 
     def on_prompt_bar_closed(self, message: PromptBar.Closed) -> None:
