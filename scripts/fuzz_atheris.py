@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Coverage-guided fuzzing of tracer's readers and decoders with atheris (local use, long campaigns).
 
-    pip install atheris
+    pip install -e '.[fuzz]'        # atheris
     python3 scripts/fuzz_atheris.py -max_total_time=3600 -rss_limit_mb=1024 -timeout=10 corpus/
 
 The first byte of each input picks the target (file reader, ``decode_frames``, ``dissect``, a two-frame batch;
