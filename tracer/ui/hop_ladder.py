@@ -112,4 +112,6 @@ class HopLadder(TextPane):
         if offsets:
             parts = ", ".join(f"{clean(k)} {float(v) * 1e6:+.0f} µs" for k, v in dict(offsets).items())
             text.append(f"clock offsets: {parts}\n", style="dim")
+        if hops:
+            text.append("● seen ○ not seen · no capture; µs since the first hop, Δ since the previous\n", style="dim")
         self.show(text)
