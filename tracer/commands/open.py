@@ -57,6 +57,10 @@ def demo_files() -> tuple[list[str], list[str]]:
 
 
 def _check_readable(path: str) -> None:
+    if path == "-" or path.startswith("-@"):
+        # The TUI reads keys from the terminal on stdin; a capture cannot come that way too.
+        raise TracerError("tracer open cannot read a capture from stdin (it is the keyboard); "
+                          "save it to a file first, or use tracer show -")
     name = path.split("@", 1)[0] if not os.path.exists(path) else path
     if not os.path.exists(name):
         raise TracerError(f"{name}: no such file")
