@@ -24,8 +24,13 @@ class StatusBar(Static):
         if session.filter_expr:
             text.append(" │ filter: ")
             text.append(clean(session.filter_expr), style="bold")
-        cni = session.cni or _detected_cni(session)
-        text.append(f" │ CNI: {clean(cni) if cni else '?'}")
+        detected = _detected_cni(session)
+        if session.cni:
+            text.append(f" │ CNI: {clean(detected or session.cni)} (--cni)")
+        elif detected:
+            text.append(f" │ CNI: {clean(detected)} (detected)")
+        else:
+            text.append(" │ CNI: ?")
         if session.cluster is not None:
             text.append(" │ cluster: " + clean(", ".join(os.path.basename(p) for p in session.cluster_paths)))
         else:
