@@ -67,8 +67,11 @@ class LoadingMixin:
         indexed before that are handed to ``on_mount`` directly, so the very first paint shows them."""
         if not self._ui_ready.is_set() and isinstance(message, self.IndexProgress):
             self._early_progress = message
-        self._ui_ready.wait(timeout=30)
+        self._ui_ready.wait(timeout=10)
         self.post_message(message)
+
+    def on_unmount(self) -> None:
+        self._ui_ready.set()  # closing before the panes ever existed: let a waiting loader run out
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="load")
     def load_index(self) -> None:
