@@ -10,8 +10,8 @@ reads one from the mmap on demand.
 
 from __future__ import annotations
 
-import atexit
 import time
+import weakref
 from collections.abc import Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, replace
@@ -193,7 +193,9 @@ class IndexBuilder:
                 self.index.files.append(None)
                 continue
             if cf.spool is not None:
-                atexit.register(cf.close)
+                # The spool's descriptor goes with the index (or at exit): a registered cf.close would keep every
+                # spooled file open, and its unlinked temporary data on disk, for the life of the process.
+                weakref.finalize(cf, cf.spool.close)
             if self._stop:
                 cf.stop_following()
             reader = PcapngReader(cf) if cf.kind == "pcapng" else PcapReader(cf)

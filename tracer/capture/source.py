@@ -15,6 +15,7 @@ import os
 import sys
 import tempfile
 import threading
+import weakref
 import zlib
 from typing import BinaryIO
 
@@ -191,6 +192,10 @@ class CaptureFile:
             return self.spool.read_fd
         if self._fd is None:
             self._fd = os.open(self.path, os.O_RDONLY)
+            # Closed when this object goes away (its index dropped, or the file refused while sniffing): a
+            # process that indexes file after file (a TUI session, a script) must not run out of descriptors.
+            # The mmaps hold their own duplicate of the descriptor, so closing ours never invalidates them.
+            self._fd_closer = weakref.finalize(self, _close_quietly, self._fd)
         return self._fd
 
     def mapping(self) -> mmap.mmap | None:
@@ -231,13 +236,17 @@ class CaptureFile:
 
     def close(self) -> None:
         if self._fd is not None:
-            try:
-                os.close(self._fd)
-            except OSError:
-                pass
+            self._fd_closer()  # closes once, however often close() and the finalizer run
             self._fd = None
         if self.spool is not None:
             self.spool.close()
+
+
+def _close_quietly(fd: int) -> None:
+    try:
+        os.close(fd)
+    except OSError:
+        pass
 
 
 def _sniff(cf: CaptureFile, stopped=None) -> None:
