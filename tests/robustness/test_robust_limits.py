@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+
 from tracer.fuzz import build as B
 
 from .capwalk import walk
@@ -86,3 +88,44 @@ def test_extreme_timestamps(tmp_path: Path, capsys) -> None:
             elif name.startswith("good packet") and argv[-1] == "jsonl" and len(result.out.splitlines()) != 1:
                 problems.append(f"{name}: the packet before the bad IDB was not kept ({result.err.strip()!r})")
     assert not problems, "\n".join(problems)
+
+
+def _open_fds() -> int:
+    import os
+
+    return len(os.listdir("/proc/self/fd"))
+
+
+def test_loading_many_captures_does_not_leak_descriptors(public_captures: Path, tmp_path: Path) -> None:
+    """A process that indexes captures again and again (a long TUI session, a script, this harness) keeps its
+    descriptors: each dropped index closes its files, gzip spools included, and refused files close too."""
+    import gc
+    import os
+
+    from tracer.capture.index import load_index
+    from tracer.errors import TracerError
+
+    if not os.path.isdir("/proc/self/fd"):
+        pytest.skip("needs /proc/self/fd")
+    refused = tmp_path / "not-a-capture.pcap"
+    refused.write_bytes(b"hello, not a capture")
+    inputs = [public_captures / "vxlan-4789-http-vni1-zeek.pcap", public_captures / "pcap-gzip-compressed-tls-scapy.pcap.gz",
+              public_captures / "pcapng-ens33-docker0-tls-gopacket.pcapng", refused]
+    for path in inputs:  # warm up: imports, thread pools, caches
+        try:
+            load_index([str(path)])
+        except TracerError:
+            pass
+    gc.collect()
+    before = _open_fds()
+    for _ in range(40):
+        for path in inputs:
+            try:
+                index = load_index([str(path)])
+                index.frame(0)
+                del index
+            except TracerError:
+                pass
+    gc.collect()
+    leaked = _open_fds() - before
+    assert leaked <= 4, f"{leaked} descriptors left open after 160 loads"
