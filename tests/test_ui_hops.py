@@ -132,3 +132,22 @@ async def test_reachability_view(scenario) -> None:
         assert cells["python/curl"][pods.index("python/tomcat")].startswith("allow →")
         await pilot.press("escape")
         assert not isinstance(app.screen, ReachScreen)
+
+
+@run_async
+async def test_flows_view_vim_keys(scenario) -> None:
+    """j/k move through the flows table like the arrows; the explanation follows the highlighted flow."""
+    capture, cluster = scenario
+    app = create_app([str(capture)], cluster=[str(cluster)])
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(app, pilot)
+        await pilot.press("F")
+        await settle(app, pilot)
+        from textual.widgets import DataTable
+
+        table = app.screen.query_one(DataTable)
+        await pilot.press("j")
+        assert table.cursor_row == 1
+        assert "python/curl" in str(app.screen.query_one("#flow-explanation").content)
+        await pilot.press("k")
+        assert table.cursor_row == 0

@@ -39,6 +39,8 @@ class FlowsScreen(Screen[Any]):
     """The flows table; dismisses with the chosen flow (Enter) or None (Esc / q)."""
 
     BINDINGS = [
+        Binding("j", "table('cursor_down')", "Down", id="flows.down", tooltip="Next row", show=False),
+        Binding("k", "table('cursor_up')", "Up", id="flows.up", tooltip="Previous row", show=False),
         Binding("enter", "open", "Open packets", id="flows.open", tooltip="Show this flow's packets"),
         Binding("escape,q,F", "close", "Back", id="flows.close", tooltip="Back to the packet list"),
     ]
@@ -117,3 +119,7 @@ class FlowsScreen(Screen[Any]):
 
     def action_close(self) -> None:
         self.dismiss(None)
+
+    def action_table(self, action: str) -> None:
+        """j/k (vim habits) drive the table like the arrow keys."""
+        getattr(self.query_one(DataTable), f"action_{action}")()

@@ -16,6 +16,8 @@ class HelpScreen(ModalScreen[None]):
     """A table of (pane, keys, action, binding id); any of q, Esc or ? closes it."""
 
     BINDINGS = [
+        Binding("j", "table('cursor_down')", "Down", id="help.down", tooltip="Next row", show=False),
+        Binding("k", "table('cursor_up')", "Up", id="help.up", tooltip="Previous row", show=False),
         Binding("escape,q,question_mark", "dismiss", "Close", id="help.close", tooltip="Close the help"),
     ]
 
@@ -44,3 +46,7 @@ class HelpScreen(ModalScreen[None]):
             note.append("~/.config/tracer/keymap.yaml", style="bold")
             note.append(" (or $TRACER_KEYMAP), e.g.  app.filter: \"slash,ctrl+f\"")
             yield Static(note, classes="help-screen--note")
+
+    def action_table(self, action: str) -> None:
+        """j/k (vim habits) drive the table like the arrow keys."""
+        getattr(self.query_one(DataTable), f"action_{action}")()

@@ -62,7 +62,13 @@ def _cell_text(cell: Any) -> Text:
 class ReachScreen(Screen[None]):
     """Rows are sources, columns destinations; the highlighted cell's explanation is shown underneath."""
 
-    BINDINGS = [Binding("escape,q,r", "close", "Back", id="reach.close", tooltip="Back to the packet list")]
+    BINDINGS = [
+        Binding("escape,q,r", "close", "Back", id="reach.close", tooltip="Back to the packet list"),
+        Binding("j", "table('cursor_down')", "Down", id="reach.down", tooltip="Next row", show=False),
+        Binding("k", "table('cursor_up')", "Up", id="reach.up", tooltip="Previous row", show=False),
+        Binding("h", "table('cursor_left')", "Left", id="reach.left", tooltip="Previous column", show=False),
+        Binding("l", "table('cursor_right')", "Right", id="reach.right", tooltip="Next column", show=False),
+    ]
 
     DEFAULT_CSS = """
     ReachScreen DataTable { height: 1fr; }
@@ -119,3 +125,7 @@ class ReachScreen(Screen[None]):
 
     def action_close(self) -> None:
         self.dismiss(None)
+
+    def action_table(self, action: str) -> None:
+        """j/k (vim habits) drive the table like the arrow keys."""
+        getattr(self.query_one(DataTable), f"action_{action}")()
