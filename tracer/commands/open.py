@@ -20,7 +20,9 @@ CAPTURE_SUFFIXES = (".pcap", ".pcapng", ".cap", ".pcap.gz", ".pcapng.gz")
 def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser(
         "open", help="the TUI: packets, layers, hop path and NetworkPolicy verdict",
-        description="Open captures in the interactive explorer (no FILE: the bundled demo with its cluster).")
+        description="Open captures in the interactive explorer (no FILE: the bundled demo with its cluster).",
+        epilog="In the app: ? lists every key and its binding id; remap keys in ~/.config/tracer/keymap.yaml "
+               "(or $TRACER_KEYMAP), e.g.  list.down: \"j,down,ctrl+n\".")
     parser.add_argument("files", nargs="*", metavar="FILE",
                         help="pcap/pcapng files (FILE@NODE/IFACE names the capture point)")
     parser.add_argument("--cluster", action="append", metavar="PATH", default=None,
