@@ -151,3 +151,36 @@ async def test_flows_view_vim_keys(scenario) -> None:
         assert "python/curl" in str(app.screen.query_one("#flow-explanation").content)
         await pilot.press("k")
         assert table.cursor_row == 0
+
+
+@run_async
+async def test_allowed_packet_that_dies_is_marked(tmp_path) -> None:
+    """A packet the policy allows but the captures show stopping early gets ``!`` (datapath) instead of ✓."""
+    from scapy.utils import PcapNgWriter
+
+    from tracer.ui.packet_list import PacketList
+    from ui_scenario import T0, _hops, cluster_yaml
+
+    capture = tmp_path / "lost.pcapng"
+    writer = PcapNgWriter(str(capture))
+    frames = _hops("curl", "tomcat", 41000, 8080, "S", 1000, 0, 0x1001, stop_before="node2/veth55aa66bb")
+    for k, (point, frame) in enumerate(frames):
+        frame.time = T0 + k * 0.00002
+        frame.sniffed_on = point
+        writer.write(frame)
+    # A later packet seen everywhere on node2, so node2's capture points clearly ran after the loss.
+    for k, (point, frame) in enumerate(_hops("tomcat", "curl", 8080, 41001, "S", 5, 0, 0x2001)):
+        frame.time = T0 + 1 + k * 0.00002
+        frame.sniffed_on = point
+        writer.write(frame)
+    writer.close()
+    cluster = tmp_path / "cluster.yaml"
+    cluster.write_text(cluster_yaml())
+    app = create_app([str(capture)], cluster=[str(cluster)])
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(app, pilot)
+        session = app.session
+        first = session.cells(0)
+        assert first.verdict == "allow" and first.dropped, (first.verdict, first.dropped)
+        line = app.query_one(PacketList).render_line(1).text.rstrip()
+        assert line.endswith("!"), line

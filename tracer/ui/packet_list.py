@@ -1,5 +1,8 @@
 """``PacketList``: the virtual packet list over the columnar index (Textual Line API).
 
+The last column marks the NetworkPolicy verdict: ✓ allow, ✗ deny, ? unknown, and ! for a packet the hop
+analysis saw die although no policy denies it (a datapath problem).
+
 Only the rows in view are formatted and painted (``render_line`` reads the numpy columns through the
 session), so a million-packet capture costs the same to scroll as a hundred-packet one. The first line is a
 sticky column header. The cursor is a list position; the widget posts ``PacketList.Selected`` with the index
@@ -210,7 +213,10 @@ class PacketList(ScrollView, can_focus=True):
             Segment(fit(cells.encap, w.encap) + " ", dim if cells.encap == "–" else base),
             Segment(fit(cells.info, w.info) + " ", base),
         ]
-        if cells.verdict:
+        if cells.dropped and cells.verdict != "deny":
+            # Lost although no policy denies it: the datapath's fault — the mark an engineer hunts for.
+            segments.append(Segment("!", base + self.get_component_rich_style("packet-list--unknown")))
+        elif cells.verdict:
             vstyle = base + self.get_component_rich_style(f"packet-list--{cells.verdict}"
                                                           if cells.verdict in VERDICT_MARKS else
                                                           "packet-list--unknown")

@@ -71,6 +71,7 @@ class RowCells:
     encap: str
     info: str
     verdict: str | None
+    dropped: bool = False  # the hop analysis saw this packet stop short of its destination
 
 
 @dataclass
@@ -162,6 +163,10 @@ class Session:
             return None
         value = col[row]
         return str(value) if value else None
+
+    def _dropped(self, row: int) -> bool:
+        col = self.analysis_column("dropped")
+        return bool(col[row]) if col is not None else False
 
     def analysis_column(self, name: str) -> np.ndarray | None:
         if self.analysis is None:
@@ -257,6 +262,7 @@ class Session:
             encap=C.encap_label(r["encap"], r["vni"]),
             info=C.info_text(r),
             verdict=self.verdict(row),
+            dropped=self._dropped(row),
         )
 
 
