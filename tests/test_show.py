@@ -165,3 +165,25 @@ def test_stdin_filter_numbers_stay_absolute_across_batches(tmp_path: Path) -> No
                               "frame.number <= 2 or frame.number == 69999"],
                              stdin=stdin, capture_output=True, text=True, check=True).stdout
     assert [json.loads(x)["no"] for x in out.splitlines()] == [1, 2, 69999]
+
+
+DEMO = Path(__file__).resolve().parent.parent / "captures" / "demo"
+
+
+def test_cluster_filter_fields_match_the_pod_columns(capsys) -> None:
+    """`--filter 'k8s.ns == python'` keeps exactly the rows whose src_pod or dst_pod is in namespace python."""
+    cap, cluster = str(DEMO / "merged.pcapng"), str(DEMO / "cluster.yaml")
+    code, out, _ = _run(["show", "--format", "jsonl", "--cluster", cluster, cap], capsys)
+    assert code == 0
+    rows = [json.loads(x) for x in out.splitlines()]
+    expected = [r["no"] for r in rows
+                if any(p and p.startswith("python/") for p in (r["src_pod"], r["dst_pod"]))]
+    code, out, _ = _run(["show", "--format", "jsonl", "--cluster", cluster, "--filter", "k8s.ns == python", cap],
+                        capsys)
+    assert code == 0 and expected
+    assert [json.loads(x)["no"] for x in out.splitlines()] == expected
+    code, out, _ = _run(["show", "--format", "jsonl", "--cluster", cluster, "--filter", "verdict == deny", cap],
+                        capsys)
+    denied = [json.loads(x) for x in out.splitlines()]
+    assert denied and all(r["verdict"] == "deny" for r in denied)
+    assert len(denied) == sum(r["verdict"] == "deny" for r in rows)

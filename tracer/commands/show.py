@@ -53,12 +53,26 @@ def register(subparsers) -> None:
     parser.set_defaults(func=run)
 
 
-def _compile(expr: str | None):
+def _compile(expr: str | None, fields=None):
     if not expr:
         return None
     from tracer.capture.filter import compile_filter
 
-    return compile_filter(expr)
+    return compile_filter(expr, fields)
+
+
+def _cluster_fields(lazy):
+    """The TUI's extra filter fields (k8s.ns, k8s.pod, k8s.node, hop.role, verdict) over this command's analysis.
+
+    The same resolvers as the TUI's `/` prompt, so a filter typed there prints the same rows here. They read the
+    session lazily: it is filled in (index, cluster, hop analysis) once the capture is indexed.
+    """
+    from tracer.ui.resolvers import make_resolvers
+    from tracer.ui.session import Session
+
+    session = Session(paths=[])
+    session.cluster = lazy.cluster
+    return session, make_resolvers(session)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -70,10 +84,11 @@ def run(args: argparse.Namespace) -> int:
     from tracer.hops.load import check_cni, load_cluster_paths
     from tracer.hops.rows import LazyAnalysis, hop_columns
 
-    flt = _compile(args.filter)       # a bad filter fails before any file is read
     # Hop keys need the whole capture: stdin alone still streams (hop keys null) unless --cluster/--cni ask for them.
     hops = args.files != ["-"] or bool(args.cluster) or args.cni is not None
     lazy = LazyAnalysis(load_cluster_paths(args.cluster), check_cni(args.cni), enabled=hops)
+    session, fields = _cluster_fields(lazy) if hops and args.filter else (None, None)
+    flt = _compile(args.filter, fields)       # a bad filter fails before any file is read
     builder = IndexBuilder(args.files, vxlan_ports=vxlan_ports(args.vxlan_ports))
     writer = RowWriter(sys.stdout, args.format, hop_columns(lazy, args.format))
     stream = len(args.files) == 1 and not hops   # one file keeps file order: rows go out as they are indexed
@@ -84,6 +99,8 @@ def run(args: argparse.Namespace) -> int:
             printed = _emit(writer, index, printed, len(index), flt, np)
             sys.stdout.flush()
     index = builder.index
+    if session is not None:
+        session.index, session.count, session.analysis = index, len(index), lazy.get(index)
     if len(index) > printed:
         _emit(writer, index, printed, len(index), flt, np)
     elif printed == 0:

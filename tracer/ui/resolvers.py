@@ -79,6 +79,18 @@ def _by_address(session: Session, index: Any, field: str, attr: str, op: str, va
         hit = np.array([pred(_endpoint_attr(session, int(k >> np.uint64(32)), int(k & np.uint64(0xFFFFFFFF)),
                                             attr)) for k in uniq], dtype=bool)
         mask |= hit[inverse]
+    if attr in ("ns", "pod"):
+        # The hop analysis names the pod behind a Service or NodePort address too (the DNATed backend, which
+        # is what NetworkPolicy judges), so `k8s.ns == python` also keeps the client's leg to the NodePort.
+        for column in ("src_pod", "dst_pod"):
+            col = session.analysis_column(column)
+            if col is None or col.dtype.kind not in "OUS":
+                continue
+            labels, inverse = np.unique(object_labels(col[:n]), return_inverse=True)
+            names = [str(s) or None for s in labels]
+            if attr == "ns":
+                names = [s.split("/", 1)[0] if s else None for s in names]
+            mask |= np.array([pred(s) for s in names], dtype=bool)[inverse]
     return mask
 
 
