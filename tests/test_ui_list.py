@@ -211,3 +211,17 @@ async def test_live_capture_counters_and_end(scenario) -> None:
                 break
         await settle(app, pilot)
         assert not app.session.loading and app.session.total == len(scenario_packets())
+
+
+@run_async
+async def test_non_ip_rows_name_their_link_protocol(tmp_path) -> None:
+    """An ARP frame is listed as ARP (from its EtherType, as `tracer show` says), not as an anonymous frame."""
+    from scapy.layers.l2 import ARP, Ether
+    from scapy.utils import wrpcap
+
+    path = tmp_path / "arp.pcap"
+    wrpcap(str(path), [Ether(dst="ff:ff:ff:ff:ff:ff") / ARP(psrc="10.244.0.2", pdst="10.244.0.3")])
+    app = create_app([str(path)], analyse=False)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(app, pilot)
+        assert "ARP, 42 bytes" in screen_text(app)

@@ -253,7 +253,7 @@ class RowCells:
             body[noip[encap[noip] != 0]] = "non-IP inner frame (ARP or other)"
             plain = noip[encap[noip] == 0]
             if len(plain) <= 4096:         # a peek at the EtherType (ARP, LLDP…): one small read per such row
-                body[plain] = [_link_summary(self.index, int(r)) or text
+                body[plain] = [link_summary(self.index, int(r)) or text
                                for r, text in zip(self.rows[plain].tolist(), body[plain].tolist())]
         # Tunnel prefix per distinct (encap, vni); "[truncated]" suffix when a header was cut short.
         key = (encap.astype(np.int64) << 32) | (vni.astype(np.int64) & 0xFFFFFFFF)
@@ -399,7 +399,7 @@ ETHERTYPES = {0x0806: "ARP", 0x8035: "RARP", 0x88CC: "LLDP", 0x888E: "EAPOL", 0x
 _VLAN = (0x8100, 0x88A8, 0x9100)
 
 
-def _link_summary(index, row: int) -> str | None:
+def link_summary(index, row: int) -> str | None:
     """What a non-IP frame is, from its link header (Ethernet with VLAN tags, SLL, SLL2); None if unknown."""
     linktype = index.sources[int(index["source"][row])].linktype
     head = index.frame(row)[:64]

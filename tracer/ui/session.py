@@ -260,10 +260,24 @@ class Session:
             outer=outer,
             proto=C.proto_label(r["i_ver"], proto),
             encap=C.encap_label(r["encap"], r["vni"]),
-            info=C.info_text(r),
+            info=self._info(row, r),
             verdict=self.verdict(row),
             dropped=self._dropped(row),
         )
+
+    def _info(self, row: int, r: dict[str, int]) -> str:
+        if r["i_ver"] == 0:
+            # Name a non-IP frame from its link header (ARP, LLDP, STP…), as `tracer show` does; only the
+            # visible rows get here, so reading their first bytes costs nothing worth caching.
+            from tracer.capture.rows import link_summary
+
+            try:
+                kind = link_summary(self.index, row)
+            except (OSError, ValueError, IndexError):
+                kind = None
+            if kind:
+                return f"{kind}, {r['caplen']} bytes"
+        return C.info_text(r)
 
 
 def _endpoint_label(cluster: Any, ip: str | None) -> str | None:
