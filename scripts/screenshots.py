@@ -18,32 +18,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-
-async def wait_workers(app) -> None:
-    """Wait for the app's workers; one replaced by a newer one of its group (exclusive) is not an error."""
-    from textual.worker import WorkerCancelled
-
-    for _ in range(10):
-        try:
-            await app.workers.wait_for_complete()
-            return
-        except WorkerCancelled:
-            continue
-
-
-async def settle(app, pilot, timeout: float = 120.0) -> None:
-    """Wait until loading, hop analysis and dissection are done and shown."""
-    import time
-
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        await pilot.pause()
-        await wait_workers(app)
-        await pilot.pause()
-        if not app.session.loading and not app.busy():
-            break
-        await pilot.pause(0.02)
-    await pilot.pause()
+from tracer.ui.pilot import settle  # noqa: E402 - after the path is set
 
 
 def pick_rows(app) -> tuple[int, int | None]:

@@ -21,6 +21,8 @@ from scapy.layers.l2 import Ether
 from scapy.layers.vxlan import VXLAN
 from scapy.utils import PcapNgWriter
 
+from tracer.ui.pilot import settle, wait_workers  # noqa: F401 - re-exported for the UI tests
+
 NODES = {"node1": ("172.31.0.11", "02:00:00:00:00:11", "5a:00:00:00:01:01", "10.244.1.0/24"),
          "node2": ("172.31.0.12", "02:00:00:00:00:12", "5a:00:00:00:02:01", "10.244.2.0/24")}
 PODS = {  # name: (namespace, ip, mac, node, veth, labels)
@@ -177,37 +179,6 @@ def write_hostile(directory: Path) -> Path:
     writer.write(dns)
     writer.close()
     return capture
-
-
-async def wait_workers(app) -> None:
-    """Wait for the app's workers; one replaced by a newer one of its group (exclusive) is not an error."""
-    from textual.worker import WorkerCancelled
-
-    for _ in range(10):
-        try:
-            await app.workers.wait_for_complete()
-            return
-        except WorkerCancelled:
-            continue
-
-
-async def settle(app, pilot, timeout: float = 60.0) -> None:
-    """Wait until indexing, cluster loading, hop analysis and dissection have finished and been shown."""
-    import time
-
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        await pilot.pause()
-        await wait_workers(app)
-        await pilot.pause()
-        if app.is_running and app.busy():
-            await pilot.pause(0.02)
-            continue
-        if not app.session.loading and not app.busy():
-            break
-        if not app.is_running:
-            break
-    await pilot.pause()
 
 
 def screen_text(app) -> str:
