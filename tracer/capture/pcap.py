@@ -5,11 +5,18 @@ Records are found by a minimal sequential loop (one caplen load and one append p
 gathered with numpy afterwards, then validated: the first record whose caplen no sane capture has
 (> max(snaplen, 262144), libpcap's rule) ends the file as damaged and the records before it are kept.
 Nothing is ever allocated by a length read from the file: frames stay in the mmap.
+A large complete file is walked, after its first batch, by a child interpreter running the same loop
+(``_WALKER``) and streaming offsets through a pipe, so the walk runs on another core without holding this
+process's GIL; its offsets are validated here exactly like the in-process ones.
 """
 
 from __future__ import annotations
 
+import fcntl
 import struct
+import subprocess
+import sys
+import weakref
 from array import array
 
 import numpy as np
@@ -21,6 +28,41 @@ _RECORD_HEADER = 16
 _FILE_HEADER = 24
 # libpcap's LT_RESERVED1: bits 16-25 of the link-type field must be zero (bits 26-31 carry the FCS length).
 _LT_RESERVED = 0x03FF0000
+#: A complete file with more than this many bytes left after the first batch is walked by a child process.
+WALKER_MIN_BYTES = 16 << 20
+#: The record walk of ``PcapReader._scan`` as a program: fd, start, size and byte order in argv, the offsets of
+#: every whole record header from start (native int64) on stdout, in chunks. It trusts caplen exactly as
+#: ``_scan`` does; the parent validates what it gets.
+_WALKER = """
+import mmap, struct, sys
+from array import array
+fd, off, size, order = int(sys.argv[1]), int(sys.argv[2]), int(sys.argv[3]), sys.argv[4]
+mm = mmap.mmap(fd, 0, access=mmap.ACCESS_READ)
+size = min(size, len(mm))
+u = struct.Struct(order + "I").unpack_from
+out = sys.stdout.buffer
+end = off + 16 > size
+while not end:
+    offs = array("q")
+    ap = offs.append
+    try:
+        for _ in range(2048):
+            ap(off); (c,) = u(mm, off + 8); off += c + 16
+            ap(off); (c,) = u(mm, off + 8); off += c + 16
+            ap(off); (c,) = u(mm, off + 8); off += c + 16
+            ap(off); (c,) = u(mm, off + 8); off += c + 16
+    except struct.error:
+        offs.pop()
+        end = True
+    while offs and offs[-1] + 16 > size:
+        offs.pop()
+        end = True
+    try:
+        out.write(offs.tobytes())
+        out.flush()
+    except (BrokenPipeError, OSError):
+        break
+"""
 
 
 class PcapReader:
@@ -35,6 +77,8 @@ class PcapReader:
         self.max_caplen = MAX_SNAPLEN
         self._snap_noted = False
         self._u32 = struct.Struct(self.order + "I").unpack_from
+        self._walker: subprocess.Popen | None = None
+        self._walker_tried = False
         self._hdr = np.dtype([("sec", self.order + "u4"), ("frac", self.order + "u4"),
                               ("caplen", self.order + "u4"), ("origlen", self.order + "u4")])
 
@@ -79,7 +123,7 @@ class PcapReader:
         size = min(size, len(mm)) if mm is not None else 0
         if not self.interfaces and not self._header(mm, size, complete):
             return Records.empty()
-        offs = self._scan(mm, size, max_records)
+        offs = self._walk(mm, size, max_records, complete)
         n = len(offs)
         if n == 0:
             if complete:
@@ -118,12 +162,71 @@ class PcapReader:
         frac = hdr["frac"].astype(np.int64)
         origlen = hdr["origlen"].astype(np.uint32)
         st.count += keep
+        if st.done:
+            self._stop_walker()
         snaplen = self.interfaces[0].snaplen
         if not self._snap_noted and keep and snaplen and int(caplen.max()) > snaplen:
             self._snap_noted = True
             st.notes.append(f"caplen {int(caplen.max())} exceeds the file's snaplen {snaplen}")
         return Records(sec * 1_000_000_000 + frac * self.frac_ns, o + _RECORD_HEADER, caplen, origlen,
                        np.zeros(keep, np.uint16))
+
+    def _walk(self, mm, size: int, max_records: int, complete: bool) -> array:
+        """Offsets of the next up to ``max_records`` record headers: from the walker process when one runs.
+
+        The walk is pure Python and holds the GIL; a thread doing it would fight the decoding thread for it. So
+        a complete file of some size, after its first batch (read here, for a quick first screen), is walked by
+        a child interpreter that streams offsets through a pipe while this process gathers, decodes and appends.
+        """
+        if self._walker is None and not self._walker_tried and complete and self.state.count > 0 \
+                and size - self.state.pos > WALKER_MIN_BYTES:
+            self._start_walker(size)
+        if self._walker is None:
+            return self._scan(mm, size, max_records)
+        want = max_records * 8
+        buf = bytearray(want)
+        view = memoryview(buf)
+        got = 0
+        pipe = self._walker.stdout
+        while got < want:
+            n = pipe.readinto(view[got:])
+            if not n:
+                break
+            got += n
+        offs = array("q")
+        offs.frombytes(bytes(view[:got - got % 8]))
+        if got < want:
+            self._stop_walker()
+            if got % 8 or (offs and offs[-1] + _RECORD_HEADER > size):
+                # A walker that died mid-write: walk the rest here, from what it did give.
+                offs = array("q")
+                self._walker_tried = True
+                return self._scan(mm, size, max_records)
+        return offs
+
+    def _start_walker(self, size: int) -> None:
+        self._walker_tried = True
+        if not sys.executable:
+            return
+        try:
+            fd = self.cf._fileno()  # noqa: SLF001 - the mapped descriptor: the child walks the same file
+            self._walker = subprocess.Popen(
+                [sys.executable, "-I", "-S", "-c", _WALKER, str(fd), str(self.state.pos), str(size), self.order],
+                stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, pass_fds=(fd,))
+        except (OSError, ValueError, subprocess.SubprocessError):
+            self._walker = None
+            return
+        self._walker_end = weakref.finalize(self, _end_walker, self._walker)
+        try:
+            # A deep pipe lets the walker run a batch or more ahead while this process decodes (Linux).
+            fcntl.fcntl(self._walker.stdout.fileno(), getattr(fcntl, "F_SETPIPE_SZ", 1031), 1 << 20)
+        except OSError:
+            pass
+
+    def _stop_walker(self) -> None:
+        if self._walker is not None:
+            self._walker_end()
+            self._walker = None
 
     def _scan(self, mm, size: int, max_records: int) -> array:
         """Offsets of up to ``max_records`` whole record headers from ``pos``; the loop trusts caplen, numpy checks it.
@@ -156,3 +259,11 @@ class PcapReader:
         while offs and offs[-1] + _RECORD_HEADER > size:
             offs.pop()
         return offs
+
+
+def _end_walker(proc: subprocess.Popen) -> None:
+    """Stop a walker process and reap it (a reader done early, or dropped, leaves nothing behind)."""
+    if proc.poll() is None:
+        proc.kill()
+    proc.stdout.close()
+    proc.wait()
