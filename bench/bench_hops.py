@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import platform
 import struct
 import subprocess
 import sys
@@ -28,6 +27,7 @@ import time
 from pathlib import Path
 
 import numpy as np
+from machine import describe  # noqa: E402 - bench/ is the script's directory, on sys.path
 
 REPO = Path(__file__).resolve().parent.parent
 SHARED = Path(os.environ.get("TRACER_SHARED", REPO.parent / "shared"))
@@ -148,7 +148,7 @@ def main() -> int:
         t_an = time.perf_counter() - t0
         grown = _rss() - rss0
 
-    print(f"machine: {platform.machine()}, {os.cpu_count()} cores, {_cpu_model()}, load {os.getloadavg()[0]:.1f}")
+    print(f"machine: {describe()}")
     print(f"input: {n} packets at {len(points)} capture points ({len(np.unique(pid[pid >= 0]))} physical packets), "
           f"indexed in {t_index:.2f} s")
     print(f"identity   (tracer, arrays): {best:.3f} s  {n / best:,.0f} packets/s  (target >= {TARGET:,})")
@@ -165,16 +165,6 @@ def _rss() -> int:
         return int(open("/proc/self/statm", encoding="ascii").read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
     except (OSError, ValueError):
         return 0
-
-
-def _cpu_model() -> str:
-    try:
-        for line in open("/proc/cpuinfo", encoding="utf-8"):
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown CPU"
 
 
 if __name__ == "__main__":

@@ -28,6 +28,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from machine import describe  # noqa: E402 - bench/ is the script's directory, on sys.path
 
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parent
@@ -85,19 +86,6 @@ def _tshark(path: Path) -> dict:
     return {"wall": wall, "cpu": usage.ru_utime + usage.ru_stime, "rss": usage.ru_maxrss * 1024}
 
 
-def _machine() -> str:
-    model = ""
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                model = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    load = os.getloadavg()
-    return f"{os.cpu_count()} CPUs, {model or 'unknown CPU'}, load average {load[0]:.2f} {load[1]:.2f} {load[2]:.2f}"
-
-
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--packets", type=int, default=1_000_000)
@@ -118,7 +106,7 @@ def main() -> int:
         print(f"generating {path} ({args.packets:,} packets) …", flush=True)
         subprocess.run([sys.executable, str(GENERATOR), str(args.packets), str(path)], check=True)
     size = path.stat().st_size
-    print(f"machine: {_machine()}")
+    print(f"machine: {describe()}")
     print(f"capture: {path.relative_to(REPO)}: {size / 1e6:.1f} MB, {args.packets:,} packets")
 
     runs = [_run_child("index", path) for _ in range(args.runs)]

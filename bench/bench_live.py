@@ -24,6 +24,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from machine import cpu_model  # noqa: E402 - bench/ is the script's directory, on sys.path
 
 NS = "trl-bench"
 
@@ -145,7 +146,7 @@ def main() -> int:
     if os.geteuid() != 0:
         print("bench_live needs root (network namespaces, raw sockets)", file=sys.stderr)
         return 2
-    machine = {"nproc": os.cpu_count(), "cpu": _cpu(), "kernel": platform.release(),
+    machine = {"nproc": os.cpu_count(), "cpu": cpu_model(), "kernel": platform.release(),
                "loadavg_before": os.getloadavg()}
     results = []
     setup()
@@ -177,17 +178,6 @@ def main() -> int:
     ok = first["ratio"] >= 0.5 and first["tracer"]["drop_pct"] < 0.1
     print(f"target at {first['rate_target']} pps (>= 50% of tcpdump, < 0.1% drops): {'met' if ok else 'NOT met'}")
     return 0
-
-
-def _cpu() -> str:
-    try:
-        with open("/proc/cpuinfo") as f:
-            for line in f:
-                if line.startswith("model name"):
-                    return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor()
 
 
 if __name__ == "__main__":

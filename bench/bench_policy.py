@@ -24,7 +24,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import statistics
 import sys
 import tempfile
@@ -37,21 +36,9 @@ from tracer.k8s import PolicyEngine, load_cluster
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from tests.k8s_generated import Reference, generate, make_probes  # noqa: E402 - the repo root is on the path now
+from machine import describe  # noqa: E402 - bench/ is the script's directory, on sys.path
 
 DUMPER = getattr(yaml, "CSafeDumper", yaml.SafeDumper)
-def machine() -> str:
-    model = "?"
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                model = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
-    return f"{platform.machine()}, {os.cpu_count()} cores, {model}, load {load:.1f}"
-
-
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--pods", type=int, default=5000)
@@ -74,7 +61,7 @@ def main() -> int:
     yaml_path.write_text(yaml.dump(dump, Dumper=DUMPER, sort_keys=False))
     json_path.write_text(json.dumps(dump, indent=4))
 
-    results: dict = {"machine": machine(), "pods": args.pods, "namespaces": args.namespaces,
+    results: dict = {"machine": describe(), "pods": args.pods, "namespaces": args.namespaces,
                      "policies": args.policies, "yaml_bytes": yaml_path.stat().st_size,
                      "json_bytes": json_path.stat().st_size}
     for name, path in (("yaml", yaml_path), ("json", json_path)):

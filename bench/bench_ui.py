@@ -13,13 +13,13 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import os
 import shutil
 import statistics
 import subprocess
 import sys
 import time
 from pathlib import Path
+from machine import describe  # noqa: E402 - bench/ is the script's directory, on sys.path
 
 REPO = Path(__file__).resolve().parent.parent
 GEN = REPO.parent / "shared" / "tools" / "gen_overlay_pcap.py"
@@ -123,7 +123,7 @@ def main() -> int:
     figures = asyncio.run(measure(path))
     n = figures.get("packets", 0)
     budget_mb = 100 + 64 * n / 2**20
-    print(f"machine: {os.cpu_count()} cpus, {_cpu_model()}")
+    print(f"machine: {describe()}")
     print(f"file: {path} ({path.stat().st_size / 2**20:.0f} MiB, {int(n):,} packets)")
     first = figures.get("first_paint_s", float("nan"))
     print(f"first rows painted   {first * 1000:8.1f} ms   (target <= {TARGET_FIRST_PAINT_S * 1000:.0f} ms;"
@@ -143,16 +143,6 @@ def main() -> int:
           and figures["jump_end_cpu_ms"] <= TARGET_PAGE_CPU_MS and figures["rss_anon_mb"] <= budget_mb)
     print("all targets met" if ok else "TARGETS MISSED")
     return 0
-
-
-def _cpu_model() -> str:
-    try:
-        for line in open("/proc/cpuinfo"):
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return "unknown cpu"
 
 
 if __name__ == "__main__":
