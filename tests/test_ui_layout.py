@@ -126,3 +126,31 @@ async def test_resize_under_a_modal_screen_adapts_the_main_view(scenario) -> Non
         assert app.screen.has_class("-narrow")
         shown = [p for p in ("layers", "hex", "hops", "verdict") if app.query_one(f"#{p}").region.area]
         assert shown == ["hops"]
+
+
+@pytest.mark.parametrize(("key", "mode", "typed"), [("slash", "filter", "udp"), ("colon", "goto", "12")])
+@run_async
+async def test_tab_stays_in_an_open_prompt(scenario, key, mode, typed) -> None:
+    """While the filter (/) or go-to (:) prompt is open, Tab and Shift+Tab neither cycle the panes nor take
+    focus out of the prompt: what was typed stays, and Enter still submits it."""
+    app = create_app([str(scenario[0])])
+    async with app.run_test(size=(120, 36)) as pilot:
+        await settle(app, pilot)
+        prompt_input = app.query_one("#prompt-input")
+        await pilot.press(key, *typed)
+        assert app.focused is prompt_input and app.query_one("#prompt").mode == mode
+        current = app._current_detail  # noqa: SLF001
+        await pilot.press("tab", "tab", "shift+tab")
+        await pilot.pause()
+        assert app.focused is prompt_input, app.focused
+        assert app.query_one("#prompt").display and prompt_input.value == typed
+        assert app._current_detail == current  # noqa: SLF001 - no pane was cycled in
+        await pilot.press("enter")
+        await settle(app, pilot)
+        assert not app.query_one("#prompt").display
+        if mode == "filter":
+            assert app.session.filter_expr == "udp"
+        else:
+            assert app.query_one(PacketList).selected_row == 11
+        await pilot.press("tab")  # prompt closed: Tab cycles the panes again
+        assert app.focused is not prompt_input and app.query_one("#layers") in [app.focused, *app.focused.ancestors]

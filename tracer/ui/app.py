@@ -385,7 +385,20 @@ class TracerApp(LoadingMixin, NavigationMixin, TriageMixin, App):
         """The main view's keys act only on the main view (not under the flows, reach or help screens)."""
         if action in ("quit", "help") or not self.screen_stack:
             return True
+        if action == "cycle" and self._typing_in_prompt():
+            return False  # Tab belongs to the open prompt (PromptBar keeps it), not to the panes
         return self.screen is self.screen_stack[0] or action == "cycle"
+
+    def _typing_in_prompt(self) -> bool:
+        """The filter / go-to / export prompt is open on the main view and has the focus."""
+        if self.screen is not self.screen_stack[0]:
+            return False
+        prompts = self.screen.query(PromptBar)  # (none while composing or closing down)
+        if not prompts:
+            return False
+        prompt = prompts.first()
+        focused = self.focused
+        return bool(prompt.display) and focused is not None and (focused is prompt or prompt in focused.ancestors)
 
     def action_help(self) -> None:
         from tracer.ui.help_screen import HelpScreen

@@ -21,7 +21,14 @@ PROMPTS = {"filter": "filter /", "goto": "go to :", "export": "export to"}
 class PromptBar(Vertical):
     """Hidden until ``open``; ``mode`` says what the submitted value means."""
 
-    BINDINGS = [Binding("escape", "close", "Close", id="prompt.close", tooltip="Close the prompt", show=False)]
+    BINDINGS = [
+        Binding("escape", "close", "Close", id="prompt.close", tooltip="Close the prompt", show=False),
+        # Tab must not carry the focus (and the half-typed value) away from an open prompt: the app's pane
+        # cycling stands aside while the prompt has the focus, and this keeps the key from reaching the
+        # screen's own focus-next.
+        Binding("tab,shift+tab", "stay", "Stay", id="prompt.stay", tooltip="Tab keeps the focus in the prompt",
+                show=False),
+    ]
 
     class Submitted(Message):
         def __init__(self, mode: str, value: str) -> None:
@@ -78,6 +85,10 @@ class PromptBar(Vertical):
     def on_input_submitted(self, event: Input.Submitted) -> None:
         event.stop()
         self.post_message(self.Submitted(self.mode, event.value))
+
+    def action_stay(self) -> None:
+        """Tab in the prompt: the focus stays on the input."""
+        self.query_one("#prompt-input", Input).focus()
 
     def action_close(self) -> None:
         self.close()
