@@ -14,6 +14,10 @@ nine decimals from the integer nanoseconds.
 
 Text never carries terminal control characters: table and CSV cells escape C0/C1 controls as ``\\xNN``
 (interface names and file names are the only text that comes from the input); JSON escapes them as JSON does.
+CSV string cells that a spreadsheet would run as a formula (starting with ``= + - @``, tab, CR, LF, NUL or their
+full-width forms) get a leading ``'``, as OWASP's CSV-injection advice says: a pcapng ``if_name`` of
+``=HYPERLINK("http://…")`` must not become a live link in the on-call engineer's spreadsheet. Numeric cells (``-1``
+included) are never touched, nor is jsonl.
 """
 
 from __future__ import annotations
@@ -56,6 +60,19 @@ _CONTROL.update({c: f"\\u{c:04x}" for c in (0x200E, 0x200F, *range(0x202A, 0x202
 def escape_text(text: str) -> str:
     """``text`` with terminal control characters made visible (``\\x1b`` instead of ESC)."""
     return text.translate(_CONTROL)
+
+
+# Leading characters that make Excel, LibreOffice Calc or Google Sheets read a cell as a formula (OWASP "CSV
+# Injection": = + - @ tab CR; ASVS 1.2.10 adds NUL; LF and the full-width forms U+FF1D/FF0B/FF0D/FF20 as a precaution).
+_FORMULA_LEAD = ("=", "+", "-", "@", "\t", "\r", "\n", "\0", "\uff1d", "\uff0b", "\uff0d", "\uff20")
+_FORMULA_FIRST = frozenset(_FORMULA_LEAD)
+
+
+def csv_text(text: str) -> str:
+    """A CSV string cell: controls escaped, and a leading ``'`` when a spreadsheet would run it as a formula."""
+    text = escape_text(text)
+    # A lone "-" (standard input's file name) is no formula in any spreadsheet: scripts keep reading it as is.
+    return "'" + text if text.startswith(_FORMULA_LEAD) and text != "-" else text
 
 
 @dataclass(frozen=True)
@@ -111,6 +128,9 @@ class _Coded:
 
     def escaped(self) -> list[str | None]:
         return _objects([None if v is None else escape_text(v) for v in self.table])[self.codes].tolist()
+
+    def csv(self) -> list[str | None]:
+        return _objects([None if v is None else csv_text(v) for v in self.table])[self.codes].tolist()
 
     def nulled(self, valid: np.ndarray) -> _Coded:
         codes = self.codes.copy()
@@ -288,15 +308,16 @@ class RowCells:
         cols = []
         for key in keys:
             cell = self.cells[key]
-            if key in ("file", "point"):
-                cols.append(cell.escaped())
+            if isinstance(cell, _Coded):
+                cols.append(cell.csv())
             elif key == "info":
-                cols.append(cell)
-            elif isinstance(cell, (_Coded, _Num)):
-                cols.append(cell.values().tolist())
+                # Our own text, which starts with a protocol or tunnel name; checked anyway, it is cheap.
+                cols.append([csv_text(v) if v[:1] in _FORMULA_FIRST else v for v in cell])
+            elif isinstance(cell, _Num):
+                cols.append(cell.values().tolist())         # numbers stay numbers: "-1" is not a formula
             else:
                 values = cell.tolist() if isinstance(cell, np.ndarray) else list(cell)
-                cols.append([escape_text(v) if isinstance(v, str) else v for v in values])
+                cols.append([csv_text(v) if isinstance(v, str) else v for v in values])
         return cols
 
 

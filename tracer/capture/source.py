@@ -4,6 +4,11 @@ Every reader works on one on-disk file it can ``mmap``: a plain capture is read 
 standard input (``-``) are copied by a background thread into a temporary *spool* file that the index reads
 while it grows, so the first packets show before the input ends (``ssh node tcpdump -U -w - | tracer show -``).
 A file that another process is still writing (a live capture's pcapng) is opened with ``follow=True``.
+
+A gzip input may inflate to at most ``max(TRACER_GZIP_MAX_MB MiB, TRACER_GZIP_MAX_RATIO x its compressed size)``
+(defaults 128 MiB and 200x; ``GzipLimit``): deflate reaches ~1000:1, so a 1 MB "gzip bomb" of zero-length records
+would otherwise spool 1 GB and index 67 million packets. Beyond the limit the spool stops, and the packets
+inflated before it are kept with a warning, as for a gzip stream cut short.
 """
 
 from __future__ import annotations
@@ -17,6 +22,8 @@ import tempfile
 import threading
 import weakref
 import zlib
+from collections.abc import Callable
+from dataclasses import dataclass
 from typing import BinaryIO
 
 from tracer.errors import CaptureError
@@ -33,17 +40,64 @@ GZIP_MAGIC = b"\x1f\x8b"
 
 _CHUNK = 1 << 20
 
+GZIP_MAX_MB_ENV = "TRACER_GZIP_MAX_MB"
+GZIP_MAX_RATIO_ENV = "TRACER_GZIP_MAX_RATIO"
+
+
+@dataclass(frozen=True)
+class GzipLimit:
+    """How far a gzip stream may inflate: ``max(floor, ratio x compressed bytes)``.
+
+    Honest captures compress 2-30x; zero-filled payloads (BIG TCP, jumbo ``dd`` traffic) reach 240-640x but have
+    few, large packets. A bomb of 16-byte zero-length records reaches deflate's ~1000x and costs ~50 index bytes
+    a packet, so the ratio bound is what keeps memory proportional to the file the user was given. ``floor``
+    keeps small files out of the ratio's reach; ``ratio = inf`` lifts the limit.
+    """
+
+    floor: int = 128 << 20
+    ratio: float = 200.0
+
+    @classmethod
+    def from_env(cls) -> GzipLimit:
+        """The limit from ``TRACER_GZIP_MAX_MB`` / ``TRACER_GZIP_MAX_RATIO``; a bad value is a ``CaptureError``."""
+        return cls(floor=int(_env_number(GZIP_MAX_MB_ENV, cls.floor / (1 << 20)) * (1 << 20)),
+                   ratio=_env_number(GZIP_MAX_RATIO_ENV, cls.ratio))
+
+    def allowed(self, compressed: int) -> float:
+        """Inflated bytes allowed for ``compressed`` bytes of gzip input."""
+        return max(self.floor, self.ratio * max(compressed, 1))
+
+    def describe(self) -> str:
+        return f"{GZIP_MAX_MB_ENV}={self.floor / (1 << 20):g} or {GZIP_MAX_RATIO_ENV}={self.ratio:g}"
+
+
+def _env_number(name: str, default: float) -> float:
+    text = os.environ.get(name, "").strip()
+    if not text:
+        return default
+    try:
+        value = float(text)
+    except ValueError:
+        value = -1.0
+    if not value >= 0:          # negative or NaN
+        raise CaptureError(f"{name}={text!r}: expected a number >= 0 (inf lifts the gzip limit)")
+    return value
+
 
 class Spool:
     """A temporary file filled by a background thread from a stream (stdin, a gzip decoder).
 
     ``size`` only counts bytes already written and flushed, so a reader never sees a half-written chunk.
-    ``error`` holds a one-line problem when the stream broke (a truncated gzip member, a read error).
+    ``error`` holds a one-line problem when the stream broke (a truncated gzip member, a read error) or inflated
+    beyond ``limit`` (``compressed()`` gives the gzip bytes behind it: the file's size, or stdin's bytes so far).
     """
 
-    def __init__(self, stream: BinaryIO, label: str, source: BinaryIO | None = None) -> None:
+    def __init__(self, stream: BinaryIO, label: str, source: BinaryIO | None = None, *,
+                 limit: GzipLimit | None = None, compressed: Callable[[], int] | None = None) -> None:
         # ``source``: the compressed file under a gzip stream, whose position and size give load progress.
         self._source = source
+        self._limit = limit
+        self._compressed = compressed
         self.source_total = os.fstat(source.fileno()).st_size if source is not None else 0
         self.source_pos = 0
         fd, self.path = tempfile.mkstemp(prefix="tracer-spool-", suffix=".cap")
@@ -70,6 +124,10 @@ class Spool:
                 chunk = self._stream.read1(_CHUNK) if hasattr(self._stream, "read1") else self._stream.read(_CHUNK)
                 if not chunk:
                     break
+                over = self._over_limit(len(chunk))
+                if over is not None:
+                    chunk = chunk[:len(chunk) - over[0]]
+                    self.error = over[1]
                 self._out.write(chunk)
                 self._out.flush()
                 with self._cond:
@@ -77,6 +135,8 @@ class Spool:
                     if self._source is not None:
                         self.source_pos = self._source.tell()
                     self._cond.notify_all()
+                if self.error:
+                    break
         except (EOFError, OSError, zlib.error, gzip.BadGzipFile) as exc:
             # A gzip stream cut short ("Compressed file ended before the end-of-stream marker") keeps what decoded.
             self.error = str(exc) or type(exc).__name__
@@ -94,6 +154,20 @@ class Spool:
             with self._cond:
                 self.done = True
                 self._cond.notify_all()
+
+    def _over_limit(self, n: int) -> tuple[int, str] | None:
+        """(bytes of the next ``n`` beyond the gzip limit, why) when writing them would cross it, else None."""
+        if self._limit is None or self._compressed is None:
+            return None
+        compressed = self._compressed()
+        allowed = self._limit.allowed(compressed)
+        if self.size + n <= allowed:
+            return None
+        keep = max(0, int(allowed) - self.size)
+        inflated = self.size + keep
+        return n - keep, (f"stopped inflating at {inflated:,} bytes = {inflated / max(compressed, 1):.0f}x the "
+                          f"{compressed:,} compressed bytes, the gzip limit; raise {self._limit.describe()} "
+                          f"to read more")
 
     def wait(self, size: int, timeout: float | None = None) -> bool:
         """Block until more than ``size`` bytes are spooled or the stream ended; True if it grew."""
@@ -283,12 +357,15 @@ def open_capture(name: str, *, follow: bool = False, stopped=None) -> CaptureFil
         # Raw fd reads: a daemon thread blocked in a *buffered* stdin read aborts the interpreter at exit.
         raw = os.fdopen(sys.stdin.fileno(), "rb", buffering=0, closefd=False)
         head = _read_exactly(raw, 2)
-        stream: BinaryIO = _Prefixed(head, raw)
+        prefixed = _Prefixed(head, raw)
+        stream: BinaryIO = prefixed
         cf = CaptureFile(name, "", spool=None)
+        limit = None
         if head == GZIP_MAGIC:
+            limit = GzipLimit.from_env()
             stream = gzip.GzipFile(fileobj=stream, mode="rb")
             cf.gzip = True
-        cf.spool = Spool(stream, "stdin")
+        cf.spool = Spool(stream, "stdin", limit=limit, compressed=lambda: prefixed.consumed)
         cf.path = cf.spool.path
         try:
             _sniff(cf)
@@ -306,13 +383,15 @@ def open_capture(name: str, *, follow: bool = False, stopped=None) -> CaptureFil
             reason = "is a directory"
         raise CaptureError(f"{name}: {reason}") from None
     if head[:2] == GZIP_MAGIC:
+        limit = GzipLimit.from_env()
         try:
             raw_file = open(name, "rb")  # noqa: SIM115 - owned by the spool thread's GzipFile
             stream = gzip.GzipFile(fileobj=raw_file, mode="rb")
         except OSError as exc:
             raise CaptureError(f"{name}: {exc}") from None
         cf = CaptureFile(name, "", spool=None)
-        cf.spool = Spool(stream, name, source=raw_file)
+        total = os.fstat(raw_file.fileno()).st_size
+        cf.spool = Spool(stream, name, source=raw_file, limit=limit, compressed=lambda: total)
         cf.path = cf.spool.path
         cf.gzip = True
         try:
@@ -349,11 +428,14 @@ class _Prefixed:
     def __init__(self, head: bytes, raw: BinaryIO) -> None:
         self._head = head
         self._raw = raw
+        self.consumed = len(head)       # bytes taken from ``raw`` so far (the gzip limit's compressed size)
 
     def read(self, n: int = -1) -> bytes:
         if self._head:
             data, self._head = self._head, b""
             return data
-        return self._raw.read(n if n and n > 0 else _CHUNK) or b""
+        data = self._raw.read(n if n and n > 0 else _CHUNK) or b""
+        self.consumed += len(data)
+        return data
 
     read1 = read

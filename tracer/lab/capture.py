@@ -23,6 +23,7 @@ from tracer.lab import policy, state, traffic
 from tracer.lab.cluster import write_cluster_yaml
 from tracer.lab.plan import LabPlan
 from tracer.node.discover import discover
+from tracer.safe_write import write_replacing
 
 CAPTURE_ROLES = ("host-eth0", "bridge", "vxlan-device", "ipip-device", "veth", "cali")
 SNAPLEN = 512     # headers plus the lab's small payloads: keeps the bundled demos small
@@ -65,6 +66,14 @@ def capture_points(plan: LabPlan, *, pods: bool = False, skew_ms: dict[str, floa
     return points
 
 
+def write_traffic_json(plan: LabPlan, path: str, flows: list[dict], skew_ms: dict[str, float] | None = None
+                       ) -> None:
+    """``traffic.json``: the flows generated and whether each was answered (temporary file + rename, so a link
+    planted at the name in a directory another user controls is replaced, never written through)."""
+    write_replacing(path, json.dumps({"mode": plan.mode, "policy": plan.policy, "clock_skew_ms": skew_ms or {},
+                                      "flows": flows}, indent=1))
+
+
 def run(plan: LabPlan, outdir: str, *, deny: bool = True, settle: float = 0.3, pods: bool = False,
         skew_ms: dict[str, float] | None = None) -> LabCaptureResult:
     unknown = set(skew_ms or {}) - {n.name for n in plan.nodes}
@@ -98,9 +107,7 @@ def run(plan: LabPlan, outdir: str, *, deny: bool = True, settle: float = 0.3, p
         raise cap.error
     cluster = os.path.join(outdir, "cluster.yaml")
     write_cluster_yaml(plan, cluster)
-    with open(os.path.join(outdir, "traffic.json"), "w") as f:
-        json.dump({"mode": plan.mode, "policy": plan.policy, "clock_skew_ms": skew_ms or {}, "flows": flows}, f,
-                  indent=1)
+    write_traffic_json(plan, os.path.join(outdir, "traffic.json"), flows, skew_ms)
     captured, _, dropped = cap.totals()
     return LabCaptureResult(outdir=outdir, merged=merged,
                             points=[os.path.join(points_dir, split_name(p)) for p in points],

@@ -101,8 +101,10 @@ def cluster_list(plan: LabPlan) -> dict:
 
 
 def write_cluster_yaml(plan: LabPlan, path: str) -> None:
+    """Write the lab's ``cluster.yaml`` (temporary file + rename: a link planted at ``path`` is replaced)."""
     import yaml
 
-    with open(path, "w") as f:
-        f.write(f"# tracer lab {plan.mode}: the lab's cluster state as `kubectl get ... -o yaml` would list it\n")
-        yaml.safe_dump(cluster_list(plan), f, sort_keys=False, default_flow_style=False)
+    from tracer.safe_write import write_replacing
+
+    write_replacing(path, f"# tracer lab {plan.mode}: the lab's cluster state as `kubectl get ... -o yaml` would "
+                          f"list it\n" + yaml.safe_dump(cluster_list(plan), sort_keys=False, default_flow_style=False))

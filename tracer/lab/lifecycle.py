@@ -9,6 +9,7 @@ from tracer.lab import build, kubeproxy, netns, state, workloads
 from tracer.lab.build import LabError, rtnl
 from tracer.lab.plan import (CLIENT_IP, CLIENT_NS, CLUSTER_CIDR, FLANNEL_VXLAN, HOST_GW, OVERLAY_MTU, WIRE_NS, LabPlan,
                              make_plan)
+from tracer.safe_write import write_replacing
 
 
 def up(mode: str, nodes: int = 2) -> LabPlan:
@@ -46,9 +47,8 @@ def _write_subnet_env(plan: LabPlan) -> None:
         os.makedirs(os.path.dirname(subnet_env_path(n.name)), exist_ok=True)
         prefix = n.pod_cidr.split("/")[1]
         mtu = OVERLAY_MTU if plan.mode == FLANNEL_VXLAN else 1500
-        with open(subnet_env_path(n.name), "w") as f:
-            f.write(f"FLANNEL_NETWORK={CLUSTER_CIDR}\nFLANNEL_SUBNET={n.gateway_ip}/{prefix}\n"
-                    f"FLANNEL_MTU={mtu}\nFLANNEL_IPMASQ=true\n")
+        write_replacing(subnet_env_path(n.name), f"FLANNEL_NETWORK={CLUSTER_CIDR}\nFLANNEL_SUBNET="
+                                                 f"{n.gateway_ip}/{prefix}\nFLANNEL_MTU={mtu}\nFLANNEL_IPMASQ=true\n")
 
 
 def down() -> list[str]:

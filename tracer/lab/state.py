@@ -6,6 +6,7 @@ import json
 import os
 
 from tracer.lab.plan import LabPlan
+from tracer.safe_write import write_replacing
 
 STATE_DIR = os.environ.get("TRACER_LAB_STATE", "/run/tracer-lab")
 STATE_FILE = os.path.join(STATE_DIR, "state.json")
@@ -13,10 +14,7 @@ STATE_FILE = os.path.join(STATE_DIR, "state.json")
 
 def save(plan: LabPlan) -> None:
     os.makedirs(STATE_DIR, exist_ok=True)
-    tmp = STATE_FILE + ".tmp"
-    with open(tmp, "w") as f:
-        json.dump(plan.to_dict(), f, indent=1)
-    os.replace(tmp, STATE_FILE)
+    write_replacing(STATE_FILE, json.dumps(plan.to_dict(), indent=1))
 
 
 def load() -> LabPlan | None:

@@ -56,9 +56,11 @@ def cluster_from_node(info: NodeInfo) -> dict:
 
 
 def write_cluster_yaml(info: NodeInfo, path: str) -> None:
+    """Write ``cluster_from_node`` as YAML (temporary file + rename: a link planted at ``path`` is replaced)."""
     import yaml
 
-    with open(path, "w") as f:
-        f.write(f"# derived by tracer from node {info.hostname}'s routes, neighbours and VXLAN FDB "
-                f"(CNI mode {info.mode or 'unknown'})\n")
-        yaml.safe_dump(cluster_from_node(info), f, sort_keys=False)
+    from tracer.safe_write import write_replacing
+
+    write_replacing(path, f"# derived by tracer from node {info.hostname}'s routes, neighbours and VXLAN FDB "
+                          f"(CNI mode {info.mode or 'unknown'})\n" + yaml.safe_dump(cluster_from_node(info),
+                                                                                   sort_keys=False))
