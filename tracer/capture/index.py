@@ -18,6 +18,7 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 
+from tracer.capture.memory import release_freed_memory
 from tracer.capture.pcap import PcapReader
 from tracer.capture.pcapng import PcapngReader
 from tracer.capture.points import node_of, point_for, split_point
@@ -98,6 +99,13 @@ class PacketIndex:
         """The column ``name`` for rows ``0..len-1`` (read-only)."""
         return self._store.column(name)
 
+    def take(self, name: str, rows: np.ndarray) -> np.ndarray:
+        """Column ``name`` at ``rows`` only (no whole rebuilt column is built or cached for a few rows)."""
+        store = self._store
+        if hasattr(store, "take"):
+            return store.take(name, rows)
+        return np.asarray(store.column(name))[np.asarray(rows, dtype=np.int64)]
+
     @property
     def columns(self) -> tuple[str, ...]:
         return self._store.names
@@ -134,6 +142,13 @@ class PacketIndex:
         view.__dict__.update(self.__dict__)
         view._store = self._store.slice(start, stop)
         return view
+
+    def drop_cache(self) -> None:
+        """Forget whole columns rebuilt from the compact store (a reader that scanned every column once, such
+        as the hop analysis, leaves ~40 bytes a packet of them behind); they are rebuilt when asked for again."""
+        cache = getattr(self._store, "_cache", None)
+        if cache is not None:
+            cache.clear()
 
     def bytes_used(self) -> int:
         """Bytes held by the index columns (what ``bench_index`` reports per packet)."""
@@ -461,6 +476,7 @@ class IndexBuilder:
             order = np.lexsort((self.index["offset"], file_ids, self.index["ts_ns"]))
             self.index._store = self._store.reordered(order)  # noqa: SLF001 - one atomic switch for readers
         self._store.trim()
+        release_freed_memory()      # the decode batches' freed heap (~18 bytes a packet) goes back to the OS
         for f in self._files:
             for address, names in f.reader.names:
                 self.index.names.setdefault(address, []).extend(names)

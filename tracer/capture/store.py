@@ -201,6 +201,27 @@ class ColumnStore:
         out.flags.writeable = False
         return out
 
+    def take(self, name: str, rows: np.ndarray) -> np.ndarray:
+        """Column ``name`` at the given rows (any order), in the contract's dtype, without caching a rebuilt
+        whole column: a few rows of a compact column are rebuilt one by one, many from one uncached rebuild."""
+        if name not in self.schema:
+            raise KeyError(f"no index column {name!r}")
+        rows = np.asarray(rows, dtype=np.int64)
+        grow = self._phys.get(name)
+        if grow is not None and name not in self._narrow:
+            return grow.arr[:self._n][rows]
+        hit = self._cache.get(name)
+        if hit is not None and len(hit) == self._n:
+            return hit[rows]
+        if len(rows) > 256:
+            return self._rebuild(name, 0, self._n)[rows]
+        out = np.empty(len(rows), dtype=self.schema[name])
+        for k, r in enumerate(rows.tolist()):
+            if not 0 <= r < self._n:
+                raise IndexError(f"row {r} out of range ({self._n} rows)")
+            out[k] = self._rebuild(name, r, r + 1)[0]
+        return out
+
     def _rebuild(self, name: str, lo: int, hi: int) -> np.ndarray:
         phys = self._phys                             # one consistent set (see _densify)
         grow = phys.get(name)
@@ -262,6 +283,12 @@ class StoreSlice:
 
     def column(self, name: str) -> np.ndarray:
         return self._store.column(name, self._lo, self._hi)
+
+    def take(self, name: str, rows: np.ndarray) -> np.ndarray:
+        rows = np.asarray(rows, dtype=np.int64)
+        if len(rows) and (rows.min() < 0 or rows.max() >= len(self)):
+            raise IndexError(f"rows out of range ({len(self)} rows)")
+        return self._store.take(name, rows + self._lo)
 
     def slice(self, start: int, stop: int | None) -> StoreSlice:
         stop = len(self) if stop is None else stop

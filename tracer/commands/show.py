@@ -62,17 +62,15 @@ def _compile(expr: str | None, fields=None):
 
 
 def _cluster_fields(lazy):
-    """The TUI's extra filter fields (k8s.ns, k8s.pod, k8s.node, hop.role, verdict) over this command's analysis.
+    """The cluster filter fields (k8s.ns, k8s.pod, k8s.node, hop.role, verdict) over this command's analysis.
 
-    The same resolvers as the TUI's `/` prompt, so a filter typed there prints the same rows here. They read the
-    session lazily: it is filled in (index, cluster, hop analysis) once the capture is indexed.
+    The same resolvers as the TUI's `/` prompt (``tracer.hops.fields``), so a filter typed there prints the same
+    rows here. They read their context lazily: it is filled in (index, hop analysis) once the capture is indexed.
     """
-    from tracer.ui.resolvers import make_resolvers
-    from tracer.ui.session import Session
+    from tracer.hops.fields import FieldContext, make_resolvers
 
-    session = Session(paths=[])
-    session.cluster = lazy.cluster
-    return session, make_resolvers(session)
+    ctx = FieldContext(cluster=lazy.cluster)
+    return ctx, make_resolvers(ctx)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -100,7 +98,7 @@ def run(args: argparse.Namespace) -> int:
             sys.stdout.flush()
     index = builder.index
     if session is not None:
-        session.index, session.count, session.analysis = index, len(index), lazy.get(index)
+        session.index, session.total, session.analysis = index, len(index), lazy.get(index)
     if len(index) > printed:
         _emit(writer, index, printed, len(index), flt, np)
     elif printed == 0:

@@ -12,17 +12,19 @@ shape, never per packet):
 6. per packet where it was last seen and whether a later captured hop missed it; per flow the NetworkPolicy
    verdict (stateful: replies of an allowed connection are allowed).
 
-``HopAnalysis.columns`` holds the per-row results; ``path(row)`` and ``flows()`` build the reports.
+``HopAnalysis.columns`` holds the per-row results (derived on demand from per-packet and per-flow tables:
+``tracer.hops.columns``); ``path(row)`` and ``flows()`` build the reports.
 """
 
 from __future__ import annotations
 
-import ctypes
 import os
+from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
 
+from tracer.capture.memory import release_freed_memory
 from tracer.errors import TracerError
 from tracer.hops import detect as D
 from tracer.hops import explain as X
@@ -32,6 +34,7 @@ from tracer.hops import topology as T
 from tracer.hops.align import Alignment, align
 from tracer.hops.clocks import ClockEstimate, crossing_delays, estimate_offsets
 from tracer.hops.cluster_facts import ClusterFacts, load_facts
+from tracer.hops.columns import LabelColumn, RowColumns, ValueColumn
 from tracer.hops.identity import assign_packet_ids, group_by_key, hash_columns, packet_keys, renumber_by_first_row
 from tracer.hops.pmtu import for_sender, pmtu_errors
 from tracer.hops.results import Flow, HopView, PacketPath, PointInfo
@@ -48,10 +51,15 @@ COLUMNS = ("ts_ns", "source", "encap", "vni", "o_ver", "o_src", "o_dst", "o_prot
 
 
 class HopAnalysis:
-    """The result of ``analyze``: per-row columns plus per-packet and per-flow reports built on demand."""
+    """The result of ``analyze``: per-row columns plus per-packet and per-flow reports built on demand.
+
+    Memory: per row only the packet id (int32) and hop number (int8) are stored; per packet its flow with
+    direction, alignment ("combo"), Service and drop flag (~8 bytes); everything else is per flow, per route or
+    per capture point. Index fields of a row are read from the index when a report needs them (``_pick``).
+    """
 
     def __init__(self) -> None:
-        self.columns: dict[str, np.ndarray] = {}
+        self.columns: Mapping[str, Any] = RowColumns({}, {})
         self.points: list[PointInfo] = []
         self.mode: str = M.FLANNEL_VXLAN
         self.mode_reason: str = ""
@@ -60,45 +68,115 @@ class HopAnalysis:
         self.facts = ClusterFacts()
         self.topology = T.Topology()
         self.index: Any = None
-        # Internal per-row / per-packet / per-flow arrays.
-        self._row_point = np.empty(0, dtype=np.int64)
-        self._ts = np.empty(0, dtype=np.int64)
-        self._rows_of_packet: tuple[np.ndarray, np.ndarray] | None = None
-        self._pk: dict[str, np.ndarray] = {}
-        self._fl: dict[str, np.ndarray] = {}
-        self._routes: list[tuple[str, list[M.Hop]]] = []
+        self._n = 0
+        # Per row.
+        self._packet_id = np.empty(0, dtype=np.int32)
+        self._hop = np.empty(0, dtype=np.int8)            # hop number (1-based) on the packet's route, -1 none
+        # Per packet.
+        self._pk_flow = np.empty(0, dtype=np.int32)      # flow id, ~flow (negative) for the reverse direction
+        self._pk_combo = np.empty(0, dtype=np.int32)     # which (route, sequence of points) alignment
+        self._pk_service = np.empty(0, dtype=np.int16)   # index into _service_names, -1 none
+        self._pk_dropped = np.empty(0, dtype=bool)       # stopped at its last point while the next one captured
+        # Per combo / route / point / index source.
+        self._combo_route = np.empty(0, dtype=np.int64)
+        self._combo_last_point = np.empty(0, dtype=np.int64)
         self._combo_align: list[Alignment] = []
+        self._routes: list[tuple[str, list[M.Hop]]] = []
+        self._route_len = np.zeros(1, dtype=np.int64)
+        self._hop_node = np.full((1, 1), -1, dtype=np.int64)   # node code per (route, hop)
+        self._src_point = np.empty(0, dtype=np.int64)          # index source id → point id
+        self._point_node = np.full(1, -1, dtype=np.int64)      # topology node code per point (-1: none)
+        self._point_offset = np.zeros(1, dtype=np.int64)       # clock offset (ns) per point, trailing 0
+        # Per flow (see _flow_fates and _analyze step 6).
+        self._fl: dict[str, np.ndarray] = {}
         self._flow_verdict: list[tuple[str | None, str, Any]] = []
         self._service_names: list[str] = []
         self._flows: list[Flow] | None = None
         self._pmtu: list = []
-        self._wire = np.empty(0, dtype=np.uint8)
-        self._c: dict[str, np.ndarray] = {}
+        # Rows whose inner fields the analysis read itself (flannel's UDP backend): name → (rows, values).
+        self._overrides: dict[str, tuple[np.ndarray, np.ndarray]] = {}
+        self._csr: tuple[np.ndarray, np.ndarray] | None = None  # rows by packet, only while flows() builds
 
     def __len__(self) -> int:
-        return len(self._row_point)
+        return self._n
+
+    # ------------------------------------------------------------------ reading rows back
+    def _take(self, name: str, rows: np.ndarray, raw: bool = False) -> np.ndarray:
+        """Index column ``name`` at ``rows`` (with the analysis's own inner fields for flannel-UDP rows, unless
+        ``raw``: the wire as the index decoded it)."""
+        rows = np.asarray(rows, dtype=np.int64)
+        take = getattr(self.index, "take", None)
+        values = take(name, rows) if take is not None else np.asarray(self.index[name])[rows]
+        over = None if raw else self._overrides.get(name)
+        if over is not None and len(rows):
+            o_rows, o_vals = over
+            pos = np.minimum(np.searchsorted(o_rows, rows), len(o_rows) - 1)
+            hit = o_rows[pos] == rows
+            if hit.any():
+                values = np.array(values, dtype=np.result_type(values.dtype, o_vals.dtype))
+                values[hit] = o_vals[pos[hit]]
+        return values
+
+    def _pick(self, rows: list[int]) -> _Pick:
+        return _Pick(self, rows)
+
+    def _point_of(self, rows: np.ndarray) -> np.ndarray:
+        return self._src_point[self._take("source", rows).astype(np.int64)]
+
+    def _ts_of(self, rows: np.ndarray) -> np.ndarray:
+        """Timestamps on the corrected (common) clock."""
+        rows = np.asarray(rows, dtype=np.int64)
+        return self._take("ts_ns", rows).astype(np.int64) - self._point_offset[self._point_of(rows)]
+
+    def _flow(self, pid: Any) -> Any:
+        """Flow id of packet(s) ``pid``."""
+        f = self._pk_flow[pid]
+        return _unsigned(f) if isinstance(f, np.ndarray) else (int(~f) if f < 0 else int(f))
+
+    def _forward(self, pid: int) -> bool:
+        return bool(self._pk_flow[pid] >= 0)
+
+    def _route(self, pid: int) -> int:
+        return int(self._combo_route[int(self._pk_combo[pid])])
 
     # ------------------------------------------------------------------ per packet
     def rows_of(self, packet_id: int) -> np.ndarray:
         """Index rows of one packet, in corrected-time order."""
-        order, starts = self._rows_of_packet
-        s = starts[packet_id]
-        e = starts[packet_id + 1]
-        return order[s:e]
+        if self._csr is not None:
+            order, starts = self._csr
+            return order[starts[packet_id]:starts[packet_id + 1]]
+        rows = np.flatnonzero(self._packet_id == packet_id)
+        return rows[np.argsort(self._ts_of(rows), kind="stable")]
+
+    def _rep(self, pid: int, rows: np.ndarray) -> int:
+        """The packet's representative observation: the most pod-like endpoints (post-DNAT), earliest first —
+        the same choice ``_analyze`` step 4 makes for every packet at once."""
+        rows = np.sort(rows)
+        pick = self._pick(rows.tolist())
+        topo = self.topology
+        podlike = np.r_[np.isin(topo.addr_kind, (T.KIND_POD, T.KIND_NODE)), False].astype(np.int64)
+        ver = pick.array("i_ver")
+        score = (podlike[topo.lookup(T.addr_key(ver, pick.array("i_src")))]
+                 + podlike[topo.lookup(T.addr_key(ver, pick.array("i_dst")))])
+        return int(rows[np.lexsort((self._ts_of(rows), -score))[0]])
 
     def path(self, row: int) -> PacketPath:
         """The hop ladder of the packet observed at index row ``row`` (see ``PacketPath``)."""
-        pid = int(self.columns["packet_id"][row])
+        pid = int(self._packet_id[row])
         offsets = self.clocks.seconds()
         if pid < 0:
             return PacketPath(None, [], None, None, None, offsets, None,
                               "not an IP packet: no hop path (ARP, LLDP and the like stay on one link)", None)
-        pk = self._pk
-        route = int(pk["route"][pid])
-        mode, hops = self._routes[route]
-        al = self._combo_align[int(pk["combo"][pid])]
+        mode, hops = self._routes[self._route(pid)]
+        al = self._combo_align[int(self._pk_combo[pid])]
         rows = self.rows_of(pid)
-        c = self._c
+        rep = self._rep(pid, rows)
+        c = self._pick(rows.tolist() + [rep])
+        row_point = dict(zip(rows.tolist(), self._point_of(rows).tolist()))
+        corrected = dict(zip(rows.tolist(), self._ts_of(rows).tolist()))
+        # The encapsulation on the wire, from the index's own decode (not the UDP backend's inner fields).
+        wire = dict(zip(rows.tolist(), D.wire_class({name: self._take(name, rows, raw=True) for name in
+                                                     ("encap", "vni", "o_dport", "o_proto", "o_sport")}).tolist()))
         views: list[HopView] = []
         obs_for_hop: dict[int, int] = {}
         unplaced = []
@@ -107,20 +185,18 @@ class HopAnalysis:
             if h >= 0 and h not in obs_for_hop:
                 obs_for_hop[h] = r
             else:
-                unplaced.append({"point": self.points[int(self._row_point[r])].name, "no": r + 1,
-                                 "ts": int(self._ts[r]) / 1e9})
+                unplaced.append({"point": self.points[row_point[r]].name, "no": r + 1, "ts": corrected[r] / 1e9})
         prev_ts = None
         prev_row = None
-        rep = int(pk["rep"][pid])
         for h, hop in enumerate(hops):
             r = obs_for_hop.get(h)
             if r is not None:
-                p = self.points[int(self._row_point[r])]
-                ts = int(self._ts[r])
+                p = self.points[row_point[r]]
+                ts = corrected[r]
                 delta = None if prev_ts is None else (ts - prev_ts) / 1000.0
                 prev_ts = ts
-                encap = D.WIRE_ENCAP.get(int(self._wire[r]))
-                nat = self._nat_note(r, prev_row)
+                encap = D.WIRE_ENCAP.get(wire[r])
+                nat = self._nat_note(c, r, prev_row)
                 prev_row = r
                 views.append(HopView(h + 1, p.name, hop.role, p.node or hop.node, True, r + 1, r, int(c["ts_ns"][r]),
                                      delta, encap, int(c["i_ttl"][r]), True, nat, p.inferred))
@@ -134,14 +210,14 @@ class HopAnalysis:
         nxt = None
         if dropped is not None and al.next_expected >= 0:
             nxt = views[al.next_expected].point
-        fid = int(pk["flow"][pid])
+        fid = self._flow(pid)
         verdict, vtext, vobj = self._flow_verdict[fid]
         explanation = X.packet_explanation(
             hops=hops, views=views, alignment=al, dropped=dropped is not None, verdict=verdict, verdict_text=vtext,
-            verdict_obj=vobj, forward=bool(pk["forward"][pid]), inner_len=int(c["i_len"][rep]), mode=mode,
+            verdict_obj=vobj, forward=self._forward(pid), inner_len=int(c["i_len"][rep]), mode=mode,
             cluster=self.facts.present)
-        files = {self.points[int(self._row_point[r])].file for r in obs_for_hop.values()
-                 if self.points[int(self._row_point[r])].node is None}
+        files = {self.points[row_point[r]].file for r in obs_for_hop.values()
+                 if self.points[row_point[r]].node is None}
         if len(files) >= 2 and not offsets:
             explanation += (" Its observations come from several capture files with no node names: Δt between "
                             "them includes each machine's clock offset (name the points FILE@NODE/IFACE or "
@@ -151,9 +227,8 @@ class HopAnalysis:
                           self._pod_name(pid, "dst"), unplaced, vtext or None,
                           self.mode_reason if mode == self.mode else "this flow's own encapsulation on the wire")
 
-    def _nat_note(self, row: int, prev: int | None) -> str | None:
+    def _nat_note(self, c: _Pick, row: int, prev: int | None) -> str | None:
         """What netfilter rewrote between the previous seen hop (``prev``) and this one, or None."""
-        c = self._c
         if prev is None:
             return None
         notes = []
@@ -175,7 +250,7 @@ class HopAnalysis:
 
     def _hop_label(self, hop: M.Hop, pid: int, mode: str) -> str:
         """A name for a hop no capture point stands for: ``node/iface`` as the CNI names it, ``pod:NS/NAME``."""
-        pos = int(self._pk["src_pos" if hop.side == "src" else "dst_pos"][pid])
+        pos = self._pos(pid, hop.side)
         ip = self.topology.addr_text[pos] if pos >= 0 else "?"
         if hop.role == R.POD_ETH0:
             return f"pod:{self._pod_name(pid, hop.side) or ip}"
@@ -187,16 +262,24 @@ class HopAnalysis:
             what = M.DEVICE_NAMES.get((hop.role, M.is_calico(mode)), hop.role)
         return f"{hop.node or '?'}/{what}"
 
+    def _pos(self, pid: int, side: str) -> int:
+        """Topology position of the packet's source (``side="src"``) or destination address."""
+        f = self._flow(pid)
+        own_src = self._forward(pid) == (side == "src")
+        return int(self._fl["fsrc_pos" if own_src else "fdst_pos"][f])
+
     def _pod_name(self, pid: int, side: str) -> str | None:
-        pos = int(self._pk["src_pos" if side == "src" else "dst_pos"][pid])
+        pos = self._pos(pid, side)
         return self.topology.addr_pod[pos] if pos >= 0 else None
 
     def _service_name(self, pid: int) -> str | None:
-        code = int(self._pk["service"][pid])
+        code = int(self._pk_service[pid])
         return self._service_names[code] if code >= 0 else None
 
     def _pk_dropped_point(self, pid: int) -> str | None:
-        pt = int(self._pk["dropped_point"][pid])
+        if not self._pk_dropped[pid]:
+            return None
+        pt = int(self._combo_last_point[int(self._pk_combo[pid])])
         return self.points[pt].name if pt >= 0 else None
 
     # ------------------------------------------------------------------ per flow
@@ -204,34 +287,50 @@ class HopAnalysis:
         """One ``Flow`` per connection (both directions together), in order of first appearance (computed once)."""
         if self._flows is None:
             self._flows = self._build_flows()
+            release_freed_memory()     # the rows-by-packet sort and its temporaries
         return list(self._flows)
 
     def _build_flows(self) -> list[Flow]:
         fl = self._fl
-        out = []
-        pk = self._pk
         n_flows = len(fl.get("first_packet", ()))
         if n_flows == 0:
-            return out
-        flow_of_row = self.columns["flow_id"]
-        ok = flow_of_row >= 0
+            return []
+        # Rows by packet for the per-flow look-ups below (one sort, released when done).
+        pid = self._packet_id
+        ok = np.flatnonzero(pid >= 0)
+        ts = self._ts_of(ok)
+        order = ok[np.lexsort((ts, pid[ok]))]
+        del ts
+        starts = np.r_[0, np.cumsum(np.bincount(pid[order], minlength=len(self._pk_flow)))]
+        self._csr = (order, starts)
+        try:
+            return self._flow_reports(n_flows, order)
+        finally:
+            self._csr = None
+
+    def _flow_reports(self, n_flows: int, order: np.ndarray) -> list[Flow]:
+        fl = self._fl
+        out = []
         # Points per flow, as sorted unique (flow, point) pairs.
-        pairs = np.unique(flow_of_row[ok] * (len(self.points) + 1) + self._row_point[ok])
+        flow_of_row = self._flow(self._packet_id[order].astype(np.int64))
+        pairs = np.unique(flow_of_row * (len(self.points) + 1) + self._point_of(order))
+        del flow_of_row
         points_of: dict[int, list[str]] = {}
         for v in pairs.tolist():
             f, p = divmod(v, len(self.points) + 1)
             points_of.setdefault(f, []).append(self.points[p].name)
-        packets = np.bincount(pk["flow"], minlength=n_flows)
-        dropped_pk = pk["dropped_point"] >= 0
-        n_dropped = np.bincount(pk["flow"][dropped_pk], minlength=n_flows)
+        pk_flow = _unsigned(self._pk_flow.astype(np.int64))
+        packets = np.bincount(pk_flow, minlength=n_flows)
+        n_dropped = np.bincount(pk_flow[self._pk_dropped], minlength=n_flows)
+        init_rep = fl["init_rep"]
+        c = self._pick(init_rep.tolist())
         for f in range(n_flows):
             first_pk = int(fl["first_packet"][f])
             init_pk = int(fl["init_packet"][f])
-            rep = int(pk["rep"][init_pk])
-            c = self._c
+            rep = int(init_rep[f])
             ver = int(c["i_ver"][rep])
             proto = int(c["i_proto"][rep])
-            fwd = bool(pk["forward"][init_pk])
+            fwd = self._forward(init_pk)
             s_key, d_key = ("i_src", "i_dst") if fwd else ("i_dst", "i_src")
             sp_key, dp_key = ("i_sport", "i_dport") if fwd else ("i_dport", "i_sport")
             src = self._addr(ver, int(c[s_key][rep]))
@@ -245,7 +344,7 @@ class HopAnalysis:
                 delivered = True
             elif dropped_after is not None:
                 delivered = False
-            mode, init_hops = self._routes[int(pk["route"][init_pk])]
+            mode, init_hops = self._routes[self._route(init_pk)]
             ends = (init_hops[0].node, init_hops[-1].node) if init_hops and fwd else \
                 ((init_hops[-1].node, init_hops[0].node) if init_hops else (None, None))
             expl = X.flow_explanation(dropped_after=dropped_after, expected_next=self._flow_next(f),
@@ -256,14 +355,14 @@ class HopAnalysis:
                                       inner_len=int(fl["max_len"][f]), nodes=ends,
                                       stop_side=self._flow_stop_side(f))
             if dropped_after:
-                sender = int(pk["src_addr"][init_pk] if fwd else pk["dst_addr"][init_pk])
+                sender = int(fl["fsrc_addr"][f])
                 told = for_sender(self._pmtu, sender)
                 if told:
                     mtus = sorted({e.mtu for e in told if e.mtu})
                     expl += (f" The sender got {len(told)} ICMP 'fragmentation needed' from {told[0].src} (packet "
                              f"{told[0].row + 1}" + (f", next-hop MTU {'/'.join(map(str, mtus))}" if mtus else "")
                              + "): the path MTU is smaller than its packets.")
-            addressed_to, client = self._pre_nat(init_pk)
+            addressed_to, client = self._pre_nat(init_pk, rep)
             svc = self._service_name(first_pk) or self._service_name(init_pk)
             if svc or addressed_to or client:
                 via = f"via Service {svc}" if svc else "rewritten by kube-proxy"
@@ -280,15 +379,15 @@ class HopAnalysis:
                             vtext or None, addressed_to, client))
         return out
 
-    def _pre_nat(self, pid: int) -> tuple[str | None, str | None]:
+    def _pre_nat(self, pid: int, rep: int) -> tuple[str | None, str | None]:
         """For a forward packet: (destination before DNAT, source before masquerade) as "ip:port", when seen."""
-        c = self._c
-        rep = int(self._pk["rep"][pid])
-        fwd = bool(self._pk["forward"][pid])
+        fwd = self._forward(pid)
         dst_col, dport_col = ("i_dst", "i_dport") if fwd else ("i_src", "i_sport")
         src_col, sport_col = ("i_src", "i_sport") if fwd else ("i_dst", "i_dport")
         addressed = client = None
-        for r in self.rows_of(pid).tolist():
+        rows = self.rows_of(pid).tolist()
+        c = self._pick(rows + [rep])
+        for r in rows:
             ver = int(c["i_ver"][r])
             if addressed is None and (c[dst_col][r] != c[dst_col][rep] or c[dport_col][r] != c[dport_col][rep]):
                 addressed = f"{self._addr(ver, int(c[dst_col][r]))}:{int(c[dport_col][r])}"
@@ -306,17 +405,135 @@ class HopAnalysis:
         pid = int(self._fl["drop_packet"][f])
         if pid < 0:
             return None
-        al = self._combo_align[int(self._pk["combo"][pid])]
-        hops = self._routes[int(self._pk["route"][pid])][1]
+        al = self._combo_align[int(self._pk_combo[pid])]
+        hops = self._routes[self._route(pid)][1]
         return hops[al.last_seen].side if al.last_seen >= 0 else None
 
     def _flow_next_hop(self, f: int) -> M.Hop | None:
         pid = int(self._fl["drop_packet"][f])
         if pid < 0:
             return None
-        al = self._combo_align[int(self._pk["combo"][pid])]
-        hops = self._routes[int(self._pk["route"][pid])][1]
+        al = self._combo_align[int(self._pk_combo[pid])]
+        hops = self._routes[self._route(pid)][1]
         return hops[al.next_expected] if al.next_expected >= 0 else None
+
+    # ------------------------------------------------------------------ per row
+    def _make_columns(self) -> RowColumns:
+        """``columns``: packet_id and hop_index stored, the rest derived per row from the tables above."""
+        n = self._n
+        names = [p.name for p in self.points]
+        pid_of = lambda rows: self._packet_id[rows].astype(np.int64)  # noqa: E731
+
+        def per_packet(table: np.ndarray, fill: int = -1):
+            def values(rows: np.ndarray) -> np.ndarray:
+                pid = pid_of(rows)
+                return np.where(pid >= 0, table[np.maximum(pid, 0)] if len(table) else fill, fill)
+            return values
+
+        def hop_count(rows: np.ndarray) -> np.ndarray:
+            pid = pid_of(rows)
+            ok = pid >= 0
+            out = np.full(len(rows), -1, dtype=np.int64)
+            out[ok] = self._route_len[self._combo_route[self._pk_combo[pid[ok]]]]
+            return out
+
+        def flow_id(rows: np.ndarray) -> np.ndarray:
+            pid = pid_of(rows)
+            ok = pid >= 0
+            out = np.full(len(rows), -1, dtype=np.int64)
+            out[ok] = self._flow(pid[ok])
+            return out
+
+        def dropped(rows: np.ndarray) -> np.ndarray:
+            pid = pid_of(rows)
+            return (pid >= 0) & (self._pk_dropped[np.maximum(pid, 0)] if len(self._pk_dropped) else False)
+
+        point_codes = lambda rows: self._point_of(rows)  # noqa: E731
+
+        # Node: the point's own node; a point without one takes the node of the hop it was placed on.
+        node_labels = [p.node for p in self.points] + list(self.topology.nodes)
+
+        def node_codes(rows: np.ndarray) -> np.ndarray:
+            pt = self._point_of(rows)
+            codes = pt.copy()
+            hop = self._hop[rows].astype(np.int64)
+            pid = pid_of(rows)
+            anon = (self._point_node[pt] < 0) & (hop > 0) & (pid >= 0)
+            if anon.any():
+                route = self._combo_route[self._pk_combo[pid[anon]]]
+                hn = self._hop_node[route, hop[anon] - 1]
+                codes[anon] = np.where(hn >= 0, len(self.points) + hn, -1)
+            return codes
+
+        def pod_codes(side: str):
+            def codes(rows: np.ndarray) -> np.ndarray:
+                pid = pid_of(rows)
+                ok = pid >= 0
+                out = np.full(len(rows), -1, dtype=np.int64)
+                if ok.any():
+                    fl = self._pk_flow[pid[ok]].astype(np.int64)
+                    fwd = fl >= 0
+                    f = np.where(fwd, fl, ~fl)
+                    own_src = fwd if side == "src" else ~fwd
+                    out[ok] = np.where(own_src, self._fl["fsrc_pos"][f], self._fl["fdst_pos"][f])
+                return out
+            return codes
+
+        def last_seen(rows: np.ndarray) -> np.ndarray:
+            pid = pid_of(rows)
+            ok = pid >= 0
+            out = np.full(len(rows), -1, dtype=np.int64)
+            out[ok] = self._combo_last_point[self._pk_combo[pid[ok]]]
+            return out
+
+        verdict_labels = sorted({v[0] for v in self._flow_verdict if v[0] is not None})
+        flow_verdict = np.array([verdict_labels.index(v[0]) if v[0] is not None else -1
+                                 for v in self._flow_verdict] or [-1], dtype=np.int64)
+
+        def verdict(rows: np.ndarray) -> np.ndarray:
+            if not self.facts.present:
+                return np.full(len(rows), -1, dtype=np.int64)
+            f = flow_id(rows)
+            return np.where(f >= 0, flow_verdict[np.maximum(f, 0)], -1)
+
+        return RowColumns(
+            {"packet_id": self._packet_id, "hop_index": self._hop},
+            {"hop_count": lambda: ValueColumn(n, hop_count, np.int32),
+             "flow_id": lambda: ValueColumn(n, flow_id, np.int32),
+             "role": lambda: LabelColumn(n, point_codes, [p.role for p in self.points]),
+             "node": lambda: LabelColumn(n, node_codes, node_labels),
+             "point": lambda: LabelColumn(n, point_codes, names),
+             "src_pod": lambda: LabelColumn(n, pod_codes("src"), self.topology.addr_pod),
+             "dst_pod": lambda: LabelColumn(n, pod_codes("dst"), self.topology.addr_pod),
+             "service": lambda: LabelColumn(n, per_packet(self._pk_service), self._service_names),
+             "verdict": lambda: LabelColumn(n, verdict, verdict_labels),
+             "last_seen": lambda: LabelColumn(n, last_seen, names),
+             "dropped": lambda: ValueColumn(n, dropped, bool)})
+
+
+class _Pick:
+    """Index fields of a few rows, read on first use: ``pick["i_ttl"][row]`` (what ``path`` and the flow
+    reports read instead of whole columns)."""
+
+    def __init__(self, analysis: HopAnalysis, rows: list[int]) -> None:
+        self._a = analysis
+        self._rows = np.asarray(sorted(set(rows)), dtype=np.int64)
+        self._order = np.asarray(rows, dtype=np.int64)
+        self._cols: dict[str, dict[int, int]] = {}
+        self._arrays: dict[str, np.ndarray] = {}
+
+    def array(self, name: str) -> np.ndarray:
+        """The field for the rows in the order they were given."""
+        if name not in self._arrays:
+            values = self._a._take(name, self._rows)
+            self._arrays[name] = values[np.searchsorted(self._rows, self._order)] if len(self._rows) else values
+        return self._arrays[name]
+
+    def __getitem__(self, name: str) -> dict[int, int]:
+        col = self._cols.get(name)
+        if col is None:
+            col = self._cols[name] = dict(zip(self._order.tolist(), self.array(name).tolist()))
+        return col
 
 
 def _points(index: Any, source_col: np.ndarray) -> tuple[list[tuple[str, str | None, str | None]],
@@ -342,8 +559,14 @@ def _points(index: Any, source_col: np.ndarray) -> tuple[list[tuple[str, str | N
 
 def analyze(index: Any, cluster: Any = None, cni: str | None = None, *, window_ns: int = 100_000_000) -> HopAnalysis:
     """Place every packet of ``index`` on its CNI path (see the module docstring). ``cni`` overrides detection."""
-    analysis = _analyze(index, cluster, cni, window_ns)
-    _release_freed_memory()     # the stages' temporaries are gone now; give their pages back
+    try:
+        analysis = _analyze(index, cluster, cni, window_ns)
+    finally:
+        # The analysis read every column whole once; a compact index keeps such rebuilt columns cached (~40
+        # bytes a packet). Nothing here needs them again (reports read single rows), so let them go.
+        if hasattr(index, "drop_cache"):
+            index.drop_cache()
+    release_freed_memory()     # the stages' temporaries are gone now; give their pages back
     return analysis
 
 
@@ -352,7 +575,6 @@ def _analyze(index: Any, cluster: Any, cni: str | None, window_ns: int) -> HopAn
     a.index = index
     n = len(index)
     c = {name: np.asarray(index[name])[:n] for name in COLUMNS}
-    a._c = c
     try:
         cni = M.normalise_mode(cni)
     except ValueError as exc:
@@ -368,8 +590,11 @@ def _analyze(index: Any, cluster: Any, cni: str | None, window_ns: int) -> HopAn
     row_point = src_point[c["source"].astype(np.int64)] if n else np.empty(0, dtype=np.int64)
     wire = D.wire_class(c) if n else np.empty(0, dtype=np.uint8)
     # flannel's UDP backend: the index does not look inside UDP 8285; read those frames' inner packets here.
-    c = inner_columns(index, c, np.flatnonzero(wire == D.WIRE_FLANNEL_UDP))
-    a._c = c
+    udp_rows = np.flatnonzero(wire == D.WIRE_FLANNEL_UDP)
+    inner = inner_columns(index, c, udp_rows)
+    a._overrides = {name: (udp_rows, inner[name][udp_rows]) for name in inner
+                    if len(udp_rows) and inner[name] is not c[name]}
+    c = inner
     points: list[PointInfo] = []
     for pid, (name, node, iface) in enumerate(pinfo):
         rows = np.flatnonzero(row_point == pid)
@@ -388,6 +613,7 @@ def _analyze(index: Any, cluster: Any, cni: str | None, window_ns: int) -> HopAn
         last = int(c["ts_ns"][rows].max()) if len(rows) else 0
         points.append(PointInfo(pid, name, node, iface, role, inferred, reason, first, last, pfiles[pid]))
 
+    a._point_offset = np.zeros(len(points) + 1, dtype=np.int64)   # until clock offsets are estimated
     # 2. Mode and topology.
     ifaces = [p.iface for p in points if p.iface and not p.inferred]
     a.mode, a.mode_reason = D.detect_mode(cni=cni, annotations=facts.node_annotations, wire=wire, ifaces=ifaces,
@@ -423,12 +649,13 @@ def _analyze(index: Any, cluster: Any, cni: str | None, window_ns: int) -> HopAn
         offs = np.array([a.clocks.offsets_ns.get(nm, 0) for nm in topo.nodes] + [0], dtype=np.int64)
         if offs.any():
             ts = ts - offs[row_node]
-    a._ts = ts      # the index's own column (no copy) unless clock offsets were applied
+            a._point_offset = np.r_[offs[point_node], 0] if points else np.zeros(1, dtype=np.int64)
     packet_id = assign_packet_ids(c, ts, window_ns=window_ns) if n else np.empty(0, dtype=np.int64)
     n_pk = int(packet_id.max()) + 1 if n and (packet_id >= 0).any() else 0
     ok_rows = np.flatnonzero(packet_id >= 0)
     a.points = points
-    a._row_point = row_point
+    a._src_point = src_point
+    a._n = n
     if n_pk == 0:
         return _without_packets(a, n, packet_id)
 
@@ -436,7 +663,6 @@ def _analyze(index: Any, cluster: Any, cni: str | None, window_ns: int) -> HopAn
     order = ok_rows[np.lexsort((ts[ok_rows], packet_id[ok_rows]))]
     counts = np.bincount(packet_id[order], minlength=n_pk)
     starts = np.r_[0, np.cumsum(counts)]
-    a._rows_of_packet = (order.astype(np.int32) if n < 2**31 else order, starts)
     rank = np.arange(len(order)) - np.repeat(starts[:-1], counts)   # observation number within its packet
 
     # 4. Representative tuple per packet: the observation whose endpoints are most pod-like (post-DNAT).
@@ -473,9 +699,6 @@ def _analyze(index: Any, cluster: Any, cni: str | None, window_ns: int) -> HopAn
     n_fl = by_flow.size
     pk["flow"] = flow
     pk["forward"] = forward
-    pk_ids = np.arange(n_pk, dtype=np.int64)
-    row_flow = np.full(n, -1, dtype=np.int64)
-    row_flow[ok_rows] = flow[packet_id[ok_rows]]
 
     # 5. Routes: mode per flow, expected path per (flow mode, endpoints' nodes/kinds/pinned interfaces).
     flow_wire = by_flow.reduce(np.maximum, by_packet.reduce(np.maximum, wire, 0), 0)
@@ -494,7 +717,6 @@ def _analyze(index: Any, cluster: Any, cni: str | None, window_ns: int) -> HopAn
         routes, route, points, pod_points, row_point, order, starts, rank)
     pk["combo"] = combo
     a._combo_align = aligns
-    a._wire = wire
     hop_index = np.full(n, -1, dtype=np.int64)
     hop_index[order] = combo_hop[combo[packet_id[order]], rank]
     hop_count = np.full(n, -1, dtype=np.int64)
@@ -514,65 +736,53 @@ def _analyze(index: Any, cluster: Any, cni: str | None, window_ns: int) -> HopAn
     pk["dropped_point"] = np.where(covered, last_pt, -1)
     pk["last_point"] = last_pt
     pk["delivered"] = combo_delivered[combo]
-    a._pk = pk
 
     a._fl = fl = _flow_fates(pk, flow, forward, by_flow, first_pk, init_pk, last_pt, next_pt,
                              c["i_len"][rep].astype(np.int64))
-    dropped = pk["dropped_point"] >= 0
 
     # Verdicts per flow (stateful: every packet of an allowed connection, replies included, is allowed).
     a._flow_verdict = flow_verdicts(a, c, pk, init_pk, n_fl)
-    verdict_names = np.array([v[0] for v in a._flow_verdict] + [None], dtype=object)
 
-    # 7. Per-row columns.
-    names = np.array([p.name for p in points] + [None], dtype=object)
-    roles = np.array([p.role for p in points] + [None], dtype=object)
-    row_node_names = np.array([p.node for p in points] + [None], dtype=object)[row_point]
-    # A point without a node takes the node of the hop it was placed on (a table per route and hop).
+    # 7. What stays: per row the packet id and hop number; per packet, flow, route and point tables (the
+    # per-row columns are derived from them on demand: ``HopAnalysis._make_columns``).
     hop_node = np.full((len(routes), max(int(route_len.max()), 1)), -1, dtype=np.int64)
     for ri, (_, hops) in enumerate(routes):
         hop_node[ri, :len(hops)] = [topo.code(h.node) for h in hops]
-    node_table = np.array(topo.nodes + [None], dtype=object)
-    anon = (row_node < 0) & (hop_index >= 0)
-    row_node_names[np.flatnonzero(anon)] = node_table[hop_node[route[packet_id[anon]], hop_index[anon]]]
-    pods = np.array(list(topo.addr_pod) + [None], dtype=object)
-    src_pod = np.full(n, None, dtype=object)
-    dst_pod = np.full(n, None, dtype=object)
-    service = np.full(n, None, dtype=object)
-    last_seen = np.full(n, None, dtype=object)
-    verdict = np.full(n, None, dtype=object)
-    p_of = packet_id[ok_rows]
-    src_pod[ok_rows] = pods[pk["src_pos"][p_of]]
-    dst_pod[ok_rows] = pods[pk["dst_pos"][p_of]]
-    service[ok_rows] = np.array(service_names + [None], dtype=object)[pk["service"][p_of]]
-    last_seen[ok_rows] = names[last_pt[p_of]]
-    if facts.present:
-        verdict[ok_rows] = verdict_names[flow[p_of]]
-    a.points = points
-    a._row_point = row_point.astype(np.int32)
-    # Per-row integers as int32 (ids and hop numbers stay far below 2**31): 16 bytes a packet less than int64.
-    a.columns = {
-        "packet_id": packet_id.astype(np.int32), "hop_index": np.where(hop_index >= 0, hop_index + 1, -1).astype(
-            np.int32), "hop_count": hop_count.astype(np.int32),
-        "flow_id": row_flow.astype(np.int32), "role": roles[row_point], "node": row_node_names,
-        "point": names[row_point],
-        "src_pod": src_pod, "dst_pod": dst_pod, "service": service, "verdict": verdict, "last_seen": last_seen,
-        "dropped": (packet_id >= 0) & dropped[np.maximum(packet_id, 0)],
-    }
+    a._hop_node = hop_node
+    a._route_len = route_len
+    a._point_node = point_node
+    a._packet_id = packet_id.astype(np.int32)
+    a._hop = np.where(hop_index >= 0, hop_index + 1, -1).astype(_small_int(int(route_len.max()) + 1))
+    a._pk_flow = np.where(forward, flow, ~flow).astype(np.int32)
+    a._pk_combo = combo.astype(_small_int(len(aligns)))
+    a._pk_service = pk["service"].astype(_small_int(len(service_names)))
+    a._pk_dropped = pk["dropped_point"] >= 0
+    combo_route = np.zeros(len(aligns), dtype=np.int64)
+    combo_route[combo] = route
+    a._combo_route = combo_route
+    a._combo_last_point = combo_last_point
+    # Per flow, oriented from the initiator: its endpoints' topology positions and source address.
+    init_fwd = forward[init_pk]
+    fl["init_rep"] = rep[init_pk]
+    fl["fsrc_pos"] = np.where(init_fwd, pk["src_pos"][init_pk], pk["dst_pos"][init_pk])
+    fl["fdst_pos"] = np.where(init_fwd, pk["dst_pos"][init_pk], pk["src_pos"][init_pk])
+    fl["fsrc_addr"] = np.where(init_fwd, pk["src_addr"][init_pk], pk["dst_addr"][init_pk])
+    a.columns = a._make_columns()
     return a
 
 
-def _release_freed_memory() -> None:
-    """Hand the analysis's freed temporaries back to the OS.
+def _unsigned(values: np.ndarray) -> np.ndarray:
+    """Flow ids from the per-packet flow column, where a reverse-direction packet holds ``~flow``."""
+    values = values.astype(np.int64)
+    return np.where(values < 0, ~values, values)
 
-    glibc raises its mmap threshold after the first large free, so later million-row temporaries come from the
-    heap and stay in the process after ``free`` (~190 bytes a packet here); ``malloc_trim`` returns them. A no-op
-    where there is no glibc.
-    """
-    try:
-        ctypes.CDLL("libc.so.6").malloc_trim(0)
-    except (OSError, AttributeError):
-        pass
+
+def _small_int(limit: int) -> type:
+    """The narrowest signed integer type holding -1..limit."""
+    for dtype in (np.int8, np.int16, np.int32):
+        if limit <= np.iinfo(dtype).max:
+            return dtype
+    return np.int64
 
 
 def _capture_windows(points: list[PointInfo], clocks: ClockEstimate) -> tuple[np.ndarray, np.ndarray]:
@@ -755,16 +965,8 @@ def _flows(c: dict[str, np.ndarray], rep: np.ndarray, src_key: np.ndarray, dst_k
 
 def _without_packets(a: HopAnalysis, n: int, packet_id: np.ndarray) -> HopAnalysis:
     """No IP packet at all (ARP only, a damaged file): every hop column is null, there are no flows."""
-    names = np.array([p.name for p in a.points] + [None], dtype=object)
-    roles = np.array([p.role for p in a.points] + [None], dtype=object)
-    nodes = np.array([p.node for p in a.points] + [None], dtype=object)
-    none = np.full(n, None, dtype=object)
-    minus = np.full(n, -1, dtype=np.int64)
-    a._rows_of_packet = (np.empty(0, np.int64), np.zeros(1, np.int64))
-    a._wire = np.zeros(n, dtype=np.uint8)
-    a.columns = {"packet_id": packet_id, "hop_index": minus, "hop_count": minus.copy(), "flow_id": minus.copy(),
-                 "role": roles[a._row_point] if n else none, "node": nodes[a._row_point] if n else none,
-                 "point": names[a._row_point] if n else none, "src_pod": none, "dst_pod": none.copy(),
-                 "service": none.copy(), "verdict": none.copy(), "last_seen": none.copy(),
-                 "dropped": np.zeros(n, dtype=bool)}
+    a._packet_id = packet_id.astype(np.int32)
+    a._hop = np.full(n, -1, dtype=np.int8)
+    a._point_node = np.full(len(a.points) or 1, -1, dtype=np.int64)
+    a.columns = a._make_columns()
     return a

@@ -4,6 +4,6 @@
 (index, cluster and hop-analysis loaders), ``navigation`` (filter, go to, hops, follow, panes) and ``triage``
 (flows, reachability, export); the model ``session``; widgets ``packet_list``, ``layer_tree``, ``hex_view``,
 ``hop_ladder``, ``verdict_panel``, ``status_bar``, ``prompt_bar``; screens ``flows_screen``, ``reach_screen``,
-``help_screen``; pure helpers ``columns``, ``safe`` (inert text), ``resolvers`` (k8s.*/hop.role/verdict filter
-fields), ``export`` (pcapng), ``keymap``. Styles: ``tracer.tcss``.
+``help_screen``; pure helpers ``columns``, ``safe`` (inert text), ``export`` (pcapng), ``keymap``. The
+k8s.*/hop.role/verdict filter fields are the core's (``tracer.hops.fields``). Styles: ``tracer.tcss``.
 """

@@ -81,7 +81,7 @@ class NavigationMixin:
             self.post_message(self.FilterFailed(expr, why or "display filters not available yet", None))
             return
         try:
-            from tracer.ui.resolvers import make_resolvers
+            from tracer.hops.fields import make_resolvers
 
             flt = module.compile_filter(expr, make_resolvers(self.session))
             index = self.session.index

@@ -15,9 +15,9 @@ from typing import Any
 
 import numpy as np
 
+from tracer.hops.fields import VERDICT_CODES, analysis_column
 from tracer.ui import columns as C
 
-VERDICT_CODES = {0: None, 1: "allow", 2: "deny", 3: "unknown"}
 CELL_BLOCK = 64  # rows formatted together (a screen is 20-60 rows)
 ROW_COLUMNS = ("ts_ns", "caplen", "source", "encap", "vni", "o_ver", "o_src", "o_dst", "i_ver", "i_src", "i_dst",
                "i_proto", "i_sport", "i_dport", "i_len", "tcp_flags", "tcp_seq", "tcp_ack", "icmp_type",
@@ -44,16 +44,6 @@ def core_function(*candidates: str) -> tuple[Any | None, str | None]:
             return getattr(module, func), None
         problems.append(why or f"{module_name}.{func} not available yet")
     return None, problems[0]
-
-
-def object_labels(col: np.ndarray) -> np.ndarray:
-    """An object column of strings and None as a str array ("" for None), ready for ``np.unique``."""
-    col = np.asarray(col)
-    if col.dtype.kind != "O":
-        return col.astype(str)
-    filled = col.copy()
-    filled[np.equal(col, None)] = ""
-    return filled.astype(str)
 
 
 @dataclass
@@ -151,7 +141,10 @@ class Session:
         col = self.analysis_column("verdict")
         if col is None:
             return None
-        value = col[row]
+        return self._verdict_text(col[row])
+
+    @staticmethod
+    def _verdict_text(value: Any) -> str | None:
         if value is None or isinstance(value, (str, np.str_)):
             return str(value) if value else None
         return VERDICT_CODES.get(int(value))
@@ -168,14 +161,10 @@ class Session:
         col = self.analysis_column("dropped")
         return bool(col[row]) if col is not None else False
 
-    def analysis_column(self, name: str) -> np.ndarray | None:
-        if self.analysis is None:
-            return None
-        cols = getattr(self.analysis, "columns", None) or {}
-        col = cols.get(name)
-        if col is None or len(col) < self.total:
-            return None
-        return col
+    def analysis_column(self, name: str) -> Any:
+        """The hop analysis's per-row column ``name`` (array-like: ``col[row]``, ``col[:n]``), or None until the
+        analysis covers every row."""
+        return analysis_column(self, name)
 
     # ----- cells --------------------------------------------------------------------------------------------
     def cells(self, pos: int) -> RowCells:
@@ -217,11 +206,21 @@ class Session:
             prev_win = self.index.slice(prev_row, prev_row + 1) if hasattr(self.index, "slice") else None
             prev_ns = int(prev_win["ts_ns"][0]) if prev_win is not None else int(self.index["ts_ns"][prev_row])
         first_ns = self.first_ns()
+        hops = self._hop_block(rows)
         out = []
         for k, row in enumerate(rows.tolist()):
             r = {name: int(values[k]) for name, values in cols.items()}
-            out.append(self._row_cells(row, r, first_ns, prev_ns))
+            out.append(self._row_cells(row, r, first_ns, prev_ns, {name: v[k] for name, v in hops.items()}))
             prev_ns = r["ts_ns"]
+        return out
+
+    def _hop_block(self, rows: np.ndarray) -> dict[str, list[Any]]:
+        """The hop analysis's cells for a block of rows, each column looked up once for the whole block."""
+        out: dict[str, list[Any]] = {}
+        for name in ("src_pod", "dst_pod", "verdict", "dropped"):
+            col = self.analysis_column(name)
+            if col is not None:
+                out[name] = np.asarray(col[rows]).tolist()
         return out
 
     def value(self, name: str, row: int) -> int:
@@ -238,13 +237,17 @@ class Session:
             self._first_ns = int(head["ts_ns"][0])
         return self._first_ns
 
-    def _row_cells(self, row: int, r: dict[str, int], first_ns: int, prev_ns: int | None) -> RowCells:
+    def _row_cells(self, row: int, r: dict[str, int], first_ns: int, prev_ns: int | None,
+                   hops: dict[str, Any] | None = None) -> RowCells:
         idx = self.index
         proto = r["i_proto"]
+        hops = hops or {}
+        src_pod = hops["src_pod"] if "src_pod" in hops else self._pod_column("src_pod", row)
+        dst_pod = hops["dst_pod"] if "dst_pod" in hops else self._pod_column("dst_pod", row)
         src = C.endpoint(idx.addr(r["i_ver"], r["i_src"]) if r["i_ver"] else None, r["i_sport"], proto,
-                         self._pod_column("src_pod", row) or self.endpoint_name(r["i_ver"], r["i_src"]))
+                         (str(src_pod) if src_pod else None) or self.endpoint_name(r["i_ver"], r["i_src"]))
         dst = C.endpoint(idx.addr(r["i_ver"], r["i_dst"]) if r["i_ver"] else None, r["i_dport"], proto,
-                         self._pod_column("dst_pod", row) or self.endpoint_name(r["i_ver"], r["i_dst"]))
+                         (str(dst_pod) if dst_pod else None) or self.endpoint_name(r["i_ver"], r["i_dst"]))
         outer = ""
         if r["encap"] and r["o_ver"]:
             o_src = self.endpoint_name(r["o_ver"], r["o_src"]) or idx.addr(r["o_ver"], r["o_src"])
@@ -261,8 +264,8 @@ class Session:
             proto=C.proto_label(r["i_ver"], proto),
             encap=C.encap_label(r["encap"], r["vni"]),
             info=self._info(row, r),
-            verdict=self.verdict(row),
-            dropped=self._dropped(row),
+            verdict=self._verdict_text(hops["verdict"]) if "verdict" in hops else self.verdict(row),
+            dropped=bool(hops["dropped"]) if "dropped" in hops else self._dropped(row),
         )
 
     def _info(self, row: int, r: dict[str, int]) -> str:
