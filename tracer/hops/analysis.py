@@ -650,6 +650,9 @@ def _analyze(index: Any, cluster: Any, cni: str | None, window_ns: int) -> HopAn
         if offs.any():
             ts = ts - offs[row_node]
             a._point_offset = np.r_[offs[point_node], 0] if points else np.zeros(1, dtype=np.int64)
+    # Per-row temporaries are freed as soon as a stage is done with them: the analysis' peak memory is the sum
+    # of what is alive at once (~8 bytes a packet each).
+    del key_src, coarse, row_node, row_src_node, row_dst_node
     packet_id = assign_packet_ids(c, ts, window_ns=window_ns) if n else np.empty(0, dtype=np.int64)
     n_pk = int(packet_id.max()) + 1 if n and (packet_id >= 0).any() else 0
     ok_rows = np.flatnonzero(packet_id >= 0)
@@ -670,6 +673,7 @@ def _analyze(index: Any, cluster: Any, cni: str | None, window_ns: int) -> HopAn
     score = podlike[spos] + podlike[dpos]
     _, rep = first_in_group(packet_id[ok_rows], ts[ok_rows], -score[ok_rows].astype(np.int64))
     rep = ok_rows[rep]
+    del score
     pk = {"rep": rep, "first_row": order[starts[:-1]]}
     pk["src_pos"] = spos[rep]
     pk["dst_pos"] = dpos[rep]
@@ -694,6 +698,7 @@ def _analyze(index: Any, cluster: Any, cni: str | None, window_ns: int) -> HopAn
         row_svc = np.maximum(row_svc, np.where(from_node, by_port[c["i_sport"].astype(np.int64)], -1))
     by_packet = Segments(packet_id, n_pk, order)      # rows of each packet (order is sorted by packet)
     pk["service"] = by_packet.reduce(np.maximum, row_svc, -1)
+    del row_svc, spos, dpos
 
     flow, forward, first_pk, init_pk, by_flow = _flows(c, rep, src_key, dst_key)
     n_fl = by_flow.size
@@ -706,6 +711,7 @@ def _analyze(index: Any, cluster: Any, cni: str | None, window_ns: int) -> HopAn
     # enters that node's eth0 before the pod-level packet exists (and the reply leaves it after).
     both_rewritten = (src_key != src_key[rep][packet_id]) & (dst_key != dst_key[rep][packet_id])
     outside = by_packet.reduce(np.maximum, both_rewritten.astype(np.int64), 0) > 0
+    del both_rewritten, src_key, dst_key
     route, routes = _routes(a, points, flow_wire[flow], pk["src_pos"], pk["dst_pos"], outside, addr_node,
                             addr_kind)
     pk["route"] = route
@@ -717,11 +723,11 @@ def _analyze(index: Any, cluster: Any, cni: str | None, window_ns: int) -> HopAn
         routes, route, points, pod_points, row_point, order, starts, rank)
     pk["combo"] = combo
     a._combo_align = aligns
-    hop_index = np.full(n, -1, dtype=np.int64)
-    hop_index[order] = combo_hop[combo[packet_id[order]], rank]
-    hop_count = np.full(n, -1, dtype=np.int64)
     route_len = np.array([len(h) for _, h in routes] or [0], dtype=np.int64)
-    hop_count[ok_rows] = route_len[route[packet_id[ok_rows]]]
+    hop = np.full(n, -1, dtype=_small_int(int(route_len.max()) + 1))     # 1-based hop number, -1 unplaced
+    hop[order] = combo_hop[combo[packet_id[order]], rank] + 1
+    hop[hop == 0] = -1
+    del rank, ok_rows
 
     # 6. Drops: a later captured hop that was capturing at the time and did not see the packet.
     pk_last_ts = by_packet.reduce(np.maximum, ts, 0)
@@ -752,7 +758,7 @@ def _analyze(index: Any, cluster: Any, cni: str | None, window_ns: int) -> HopAn
     a._route_len = route_len
     a._point_node = point_node
     a._packet_id = packet_id.astype(np.int32)
-    a._hop = np.where(hop_index >= 0, hop_index + 1, -1).astype(_small_int(int(route_len.max()) + 1))
+    a._hop = hop
     a._pk_flow = np.where(forward, flow, ~flow).astype(np.int32)
     a._pk_combo = combo.astype(_small_int(len(aligns)))
     a._pk_service = pk["service"].astype(_small_int(len(service_names)))
@@ -893,15 +899,16 @@ def _routes(a: HopAnalysis, points: list[PointInfo], wire_of_packet: np.ndarray,
     # destination is (the reply on its way back to the client).
     from_outside = (outside & (addr_kind[src_pos] == T.KIND_NODE)).astype(np.int64)
     to_outside = (outside & (addr_kind[dst_pos] == T.KIND_NODE)).astype(np.int64)
-    rk = np.stack([mode_of_wire[wire_of_packet], addr_node[src_pos], addr_node[dst_pos],
-                   addr_kind[src_pos].astype(np.int64), addr_kind[dst_pos].astype(np.int64),
-                   pod_side_point[src_pos], pod_side_point[dst_pos], pod_eth0_point[src_pos],
-                   pod_eth0_point[dst_pos], from_outside, to_outside], axis=1)
-    _, route_first, route = np.unique(hash_columns([rk[:, i] for i in range(rk.shape[1])]), return_index=True,
-                                      return_inverse=True)
+    # The route key's columns are hashed one at a time (a stacked copy would cost 88 bytes a packet more).
+    rk_cols = [lambda: mode_of_wire[wire_of_packet], lambda: addr_node[src_pos], lambda: addr_node[dst_pos],
+               lambda: addr_kind[src_pos].astype(np.int64), lambda: addr_kind[dst_pos].astype(np.int64),
+               lambda: pod_side_point[src_pos], lambda: pod_side_point[dst_pos], lambda: pod_eth0_point[src_pos],
+               lambda: pod_eth0_point[dst_pos], lambda: from_outside, lambda: to_outside]
+    _, route_first, route = np.unique(hash_columns(rk_cols), return_index=True, return_inverse=True)
+    rk = np.stack([col()[route_first] for col in rk_cols], axis=1)     # one row per distinct route
     routes: list[tuple[str, list[M.Hop]]] = []
     name = lambda pid: points[pid].name if pid >= 0 else None  # noqa: E731
-    for mcode, sn, dn, skind, dkind, spp, dpp, sep, dep, f_out, t_out in rk[route_first].tolist():
+    for mcode, sn, dn, skind, dkind, spp, dpp, sep, dep, f_out, t_out in rk.tolist():
         mode = M.MODES[mcode % len(M.MODES)]
         s_node = topo.nodes[sn] if sn >= 0 else None
         d_node = topo.nodes[dn] if dn >= 0 else None
@@ -940,7 +947,9 @@ def _flows(c: dict[str, np.ndarray], rep: np.ndarray, src_key: np.ndarray, dst_k
     lo_k, hi_k = np.where(swap, dk, sk), np.where(swap, sk, dk)
     lo_p, hi_p = np.where(swap, dp, sp), np.where(swap, sp, dp)
     _, finv = np.unique(hash_columns([proto, lo_k, lo_p, hi_k, hi_p]), return_inverse=True)
+    del sk, dk, lo_k, hi_k, lo_p, hi_p
     flow = renumber_by_first_row(finv.astype(np.int64).ravel())
+    del finv
     n_fl = int(flow.max()) + 1
     flags = c["tcp_flags"][rep]
     opener = ((proto == 6) & ((flags & 0x12) == 0x02)) | (icmp & np.isin(c["icmp_type"][rep], (8, 128)))

@@ -38,11 +38,15 @@ def _fmix(h: np.ndarray) -> np.ndarray:
     return h ^ (h >> U64(31))
 
 
-def hash_columns(cols: list[np.ndarray]) -> np.ndarray:
-    """A 64-bit hash per row of several integer columns (collisions ~ n² / 2⁶⁴: none in practice)."""
+def hash_columns(cols: list) -> np.ndarray:
+    """A 64-bit hash per row of several integer columns (collisions ~ n² / 2⁶⁴: none in practice). A column may
+    be given as a function returning it, so a caller can have it built only while it is hashed."""
+    h = None
     with np.errstate(over="ignore"):
-        h = np.full(len(cols[0]), U64(0x243F6A8885A308D3))
         for k, c in enumerate(cols):
+            c = c() if callable(c) else c
+            if h is None:
+                h = np.full(len(c), U64(0x243F6A8885A308D3))
             h = _fmix(h * _GOLDEN + c.astype(U64) + U64(k + 1))
     return h
 
