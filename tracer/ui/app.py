@@ -228,6 +228,19 @@ class TracerApp(LoadingMixin, NavigationMixin, TriageMixin, App):
         main.set_class(height < 30, "-short")
         self._mark_current_detail()
 
+    def on_descendant_focus(self, event: events.DescendantFocus) -> None:
+        """A detail pane focused by a click becomes the current one (as Tab makes it), so a terminal that
+        narrows afterwards shows the pane the user is in rather than the one Tab last reached."""
+        if not self.screen_stack or event.widget.screen is not self.screen_stack[0]:
+            return
+        chain = [event.widget, *event.widget.ancestors]
+        for pane in DETAIL_PANES:
+            if any(getattr(node, "id", None) == pane for node in chain):
+                if self._current_detail != pane:
+                    self._current_detail = pane
+                    self._mark_current_detail()
+                return
+
     def _mark_current_detail(self) -> None:
         for pane in DETAIL_PANES:
             widget = self.query_one(f"#{pane}")
