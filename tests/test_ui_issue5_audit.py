@@ -1,0 +1,400 @@
+"""Issue 5's keys, panes and status line, item by item, where no other Pilot test covers them yet.
+
+Each test drives the app with ``App.run_test`` on the scenario capture of ``ui_scenario`` (built with scapy,
+expectations computed from how it was built) or on the bundled demo, and asserts on what the app shows. The
+items already covered elsewhere are listed in the final report of the audit, not repeated here.
+"""
+
+from __future__ import annotations
+
+import pytest
+from textual import events
+
+from tracer.ui.app import create_app
+from tracer.ui.hex_view import HexView
+from tracer.ui.packet_list import PacketList
+from ui_scenario import PODS, inner_ip, run_async, scenario_packets, screen_text, settle, write_scenario
+
+pytest.importorskip("tracer.capture.index", reason="the capture index is not written yet")
+pytest.importorskip("tracer.capture.filter", reason="the display filter is not written yet")
+
+SIZE, SMALL, WIDE = (120, 36), (80, 24), (200, 50)
+PACKETS = scenario_packets()
+POINTS = [point for _, point, _ in PACKETS]
+DETAIL = ("layers", "hex", "hops", "verdict")
+
+
+@pytest.fixture()
+def scenario(tmp_path):
+    return write_scenario(tmp_path)
+
+
+def rows_where(predicate) -> list[int]:
+    return [i for i, (_, point, frame) in enumerate(PACKETS) if predicate(point, frame)]
+
+
+def involves(pod: str):
+    ip = PODS[pod][1]
+    return lambda point, frame: ip in (inner_ip(frame).src, inner_ip(frame).dst)
+
+
+def status_line(app) -> str:
+    """The status line as the terminal shows it (second line from the bottom, above the footer)."""
+    return screen_text(app).splitlines()[-2]
+
+
+def list_rows(app) -> list[str]:
+    """The packet rows the list shows on screen (below its header line)."""
+    region = app.query_one(PacketList).region
+    lines = screen_text(app).splitlines()[region.y + 1: region.bottom]
+    return [line[region.x: region.right] for line in lines if line[region.x: region.right].strip()]
+
+
+def shown_panes(app) -> list[str]:
+    return [p for p in DETAIL if app.query_one(f"#{p}").region.area]
+
+
+def pane_of(app) -> str | None:
+    focused = app.focused
+    chain = [focused, *focused.ancestors] if focused is not None else []
+    return next((node.id for node in chain if node.id in ("packets", "prompt", *DETAIL)), None)
+
+
+async def type_filter(pilot, expr: str) -> None:
+    await pilot.press("slash")
+    pilot.app.query_one("#prompt-input").value = expr
+    await pilot.press("enter")
+    await settle(pilot.app, pilot)
+
+
+# ----- list keys ----------------------------------------------------------------------------------------------
+@pytest.mark.parametrize(("down", "up"), [("pagedown", "pageup"), ("ctrl+f", "ctrl+b")])
+@run_async
+async def test_page_down_and_page_up(scenario, down, up) -> None:
+    """PgDn moves the cursor one page (the list scrolls with it), PgUp one page back; Ctrl+F/B do the same."""
+    app = create_app([str(scenario[0])])
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(app, pilot)
+        packets = app.query_one(PacketList)
+        page = packets._page  # noqa: SLF001 - rows in view below the header
+        assert 2 * page < len(PACKETS), "the scenario must span more than two pages for this test"
+        await pilot.press(down, down)
+        assert packets.selected_row == 2 * page
+        assert packets.scroll_y > 0  # the list scrolled to keep the cursor in view
+        assert f"  {2 * page + 1}  " in screen_text(app)
+        await pilot.press(up)
+        assert packets.selected_row == page
+        await pilot.press(up, up)  # clamps at the first packet
+        assert packets.selected_row == 0 and packets.scroll_y == 0
+
+
+@run_async
+async def test_mouse_wheel_scrolls_the_list(scenario) -> None:
+    """The mouse wheel scrolls the packet list; a click then selects the row under the pointer."""
+    app = create_app([str(scenario[0])])
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(app, pilot)
+        packets = app.query_one(PacketList)
+        for _ in range(3):
+            await pilot._post_mouse_events([events.MouseScrollDown], PacketList, offset=(10, 5))  # noqa: SLF001
+        await pilot.pause()
+        top = int(packets.scroll_y)
+        assert top > 0
+        await pilot.click(PacketList, offset=(10, 2))  # the second packet row on screen
+        await pilot.pause()
+        assert packets.selected_row == top + 1
+
+
+# ----- filter -------------------------------------------------------------------------------------------------
+@pytest.mark.parametrize("expr", ["verdict == deny", 'verdict == "deny"', "verdict == 'deny'", "verdict != allow"])
+@run_async
+async def test_verdict_filter_with_and_without_quotes(scenario, expr) -> None:
+    """`verdict == deny` takes its value bare or quoted: the list shows nginx's denied SYNs only, each marked ✗,
+    and the status line counts them."""
+    capture, cluster = scenario
+    app = create_app([str(capture)], cluster=[str(cluster)])
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(app, pilot)
+        assert app.session.cluster is not None, app.session.missing
+        await type_filter(pilot, expr)
+        assert app.query_one("#prompt").error == ""
+        want = rows_where(involves("nginx"))
+        assert list(app.session.view) == want
+        assert f"{len(want)}/{len(PACKETS)} pkts" in status_line(app) and f"filter: {expr}" in status_line(app)
+        rows = list_rows(app)
+        assert len(rows) == min(len(want), app.query_one(PacketList)._page)  # noqa: SLF001
+        assert all("linux/nginx:52000" in row and row.rstrip(" ▁▂▃▄▅▆▇█").endswith("✗") for row in rows), rows
+
+
+@pytest.mark.xfail(strict=True, reason="tracer/ui/resolvers.py (lead's file): without a cluster the verdict "
+                                       "column is all None and `verdict == deny` silently matches nothing, "
+                                       "though its docstring promises a FilterError saying what is missing")
+@run_async
+async def test_verdict_filter_without_cluster_says_why(scenario) -> None:
+    """Without cluster state `verdict == deny` is an inline error naming what is missing, not an empty list."""
+    app = create_app([str(scenario[0])])
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(app, pilot)
+        await type_filter(pilot, "verdict == deny")
+        assert "cluster" in app.query_one("#prompt").error
+        assert app.session.view is None
+
+
+@run_async
+async def test_k8s_node_filter_without_cluster_is_the_capture_node(scenario) -> None:
+    """With no cluster state, `k8s.node == node2` keeps the packets captured on node2's interfaces."""
+    app = create_app([str(scenario[0])])
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(app, pilot)
+        await type_filter(pilot, "k8s.node == node2")
+        assert app.query_one("#prompt").error == ""
+        assert list(app.session.view) == rows_where(lambda point, frame: point.startswith("node2/"))
+
+
+@pytest.mark.parametrize(("bad", "error"), [("udp &&& (", "^"), ("k8s.namespace == linux", "k8s.namespace")])
+@run_async
+async def test_bad_filter_error_is_shown_inline_and_old_filter_stays(scenario, bad, error) -> None:
+    """A bad filter's error is on screen under the prompt (with a caret at the position when the filter
+    core gives one) while the list and the status line keep the previous filter and its rows."""
+    app = create_app([str(scenario[0])])
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(app, pilot)
+        await type_filter(pilot, "udp")
+        udp_rows = rows_where(lambda point, frame: point.endswith("/eth0"))
+        await type_filter(pilot, bad)
+        screen = screen_text(app)
+        prompt = app.query_one("#prompt")
+        assert prompt.display and prompt.error and prompt.error.splitlines()[-1].strip() in screen
+        assert error in prompt.error
+        assert list(app.session.view) == udp_rows and app.session.filter_expr == "udp"
+        assert f"{len(udp_rows)}/{len(PACKETS)} pkts" in status_line(app) and "filter: udp " in status_line(app)
+        await pilot.press("escape")
+        assert not prompt.display and app.session.filter_expr == "udp" and pane_of(app) == "packets"
+
+
+# ----- quit ---------------------------------------------------------------------------------------------------
+@run_async
+async def test_q_quits_but_is_text_in_a_prompt(scenario) -> None:
+    """In the filter prompt `q` is typed (the app keeps running); on the list `q` quits with status 0."""
+    app = create_app([str(scenario[0])])
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(app, pilot)
+        await pilot.press("slash", "q")
+        assert app.is_running and app.query_one("#prompt-input").value == "q"
+        await pilot.press("escape", "q")
+        await pilot.pause()
+        assert not app.is_running
+    assert app.return_code == 0
+
+
+@run_async
+async def test_ctrl_c_quits_even_from_a_prompt(scenario) -> None:
+    """Ctrl+C quits from anywhere, including with the go-to prompt open and focused."""
+    app = create_app([str(scenario[0])])
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(app, pilot)
+        await pilot.press("colon", "1")
+        assert pane_of(app) == "prompt"
+        await pilot.press("ctrl+c")
+        await pilot.pause()
+        assert not app.is_running
+    assert app.return_code == 0
+
+
+# ----- panes: zoom, hide, layout ------------------------------------------------------------------------------
+@run_async
+async def test_zoom_a_detail_pane_and_escape_restores(scenario) -> None:
+    """`z` on the focused layers pane fills the screen with it (the list is gone); Esc restores the layout."""
+    app = create_app([str(scenario[0])])
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(app, pilot)
+        await pilot.press("tab")
+        assert pane_of(app) == "layers"
+        width = app.query_one("#layers").region.width
+        await pilot.press("z")
+        await pilot.pause()
+        layers = app.query_one("#layers")
+        assert app.screen.maximized is layers and layers.region.width > width
+        assert app.query_one(PacketList).region.area == 0
+        await pilot.press("escape")
+        await pilot.pause()
+        assert app.screen.maximized is None and app.query_one(PacketList).region.area > 0
+
+
+@pytest.mark.parametrize(("key", "pane"), [("1", "layers"), ("2", "hex"), ("3", "hops"), ("4", "verdict")])
+@run_async
+async def test_each_detail_pane_hides_and_tab_skips_it(scenario, key, pane) -> None:
+    """1–4 hide the layers, bytes, hop path and verdict panes (the others stay); Tab then skips the hidden
+    one; the same key shows it again."""
+    app = create_app([str(scenario[0])])
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(app, pilot)
+        assert shown_panes(app) == list(DETAIL)
+        await pilot.press(key)
+        await pilot.pause()
+        assert shown_panes(app) == [p for p in DETAIL if p != pane]
+        visited = []
+        for _ in range(len(DETAIL)):
+            await pilot.press("tab")
+            visited.append(pane_of(app))
+        assert visited == [*[p for p in DETAIL if p != pane], "packets"]
+        await pilot.press(key)
+        await pilot.pause()
+        assert shown_panes(app) == list(DETAIL)
+
+
+def hex_offsets(app) -> list[str]:
+    """The offset column of the bytes pane as shown on screen."""
+    region = app.query_one(HexView).content_region
+    lines = screen_text(app).splitlines()[region.y: region.y + region.height]
+    return [line[region.x: region.x + 4] for line in lines if line[region.x: region.x + 4].strip()]
+
+
+@pytest.mark.parametrize(("size", "per_line"), [(SIZE, 8), (WIDE, 16)])
+@run_async
+async def test_bytes_pane_adapts_to_the_terminal_width(scenario, size, per_line) -> None:
+    """A wide terminal (≥ 170 columns) gets 16 bytes a hex line, a 120-column one 8; every detail pane is
+    shown side by side in both."""
+    app = create_app([str(scenario[0])])
+    async with app.run_test(size=size) as pilot:
+        await settle(app, pilot)
+        app.query_one(PacketList).select_row(POINTS.index("node1/eth0"))
+        await settle(app, pilot)
+        frame_len = len(bytes(PACKETS[POINTS.index("node1/eth0")][2]))
+        offsets = hex_offsets(app)
+        assert offsets[:2] == ["0000", f"{per_line:04x}"]
+        assert len(offsets) == -(-frame_len // per_line)
+        assert shown_panes(app) == list(DETAIL)
+
+
+@run_async
+async def test_clicked_pane_stays_current_when_the_terminal_narrows(scenario) -> None:
+    """A pane focused with the mouse is the one an 80-column terminal then shows (one detail pane at a time)."""
+    app = create_app([str(scenario[0])])
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(app, pilot)
+        await pilot.click("#hex", offset=(5, 2))
+        await pilot.pause()
+        assert pane_of(app) == "hex"
+        await pilot.resize_terminal(*SMALL)
+        await pilot.pause()
+        assert shown_panes(app) == ["hex"]
+
+
+# ----- keymap file --------------------------------------------------------------------------------------------
+@run_async
+async def test_keymap_file_remaps_a_binding_by_id(scenario, tmp_path, monkeypatch) -> None:
+    """`run_app` reads $TRACER_KEYMAP: `app.mark: M` makes M mark (m no longer does) and help shows M."""
+    from textual.widgets import DataTable
+
+    from tracer.ui import app as app_module
+
+    keymap = tmp_path / "keymap.yaml"
+    keymap.write_text('app.mark: "M"\nlist.down: "x,down"\n')
+    monkeypatch.setenv("TRACER_KEYMAP", str(keymap))
+    started = []
+    monkeypatch.setattr(app_module.TracerApp, "run", lambda self, *a, **k: started.append(self))
+    assert app_module.run_app([str(scenario[0])]) == 0
+    (app,) = started
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(app, pilot)
+        await pilot.press("M", "x", "m", "j")
+        assert app.session.marks == {0} and app.query_one(PacketList).selected_row == 1
+        await pilot.press("question_mark")
+        await pilot.pause()
+        table = app.screen.query_one(DataTable)
+        rows = {str(table.get_row_at(i)[3]): str(table.get_row_at(i)[1]) for i in range(table.row_count)}
+        assert rows["app.mark"].strip() == "M" and rows["list.down"].split() == ["x", "↓"]
+
+
+# ----- status line and list columns ---------------------------------------------------------------------------
+@pytest.mark.parametrize("size", [SIZE, SMALL])
+@run_async
+async def test_status_line_shows_files_counts_filter_cni_and_cluster(scenario, size) -> None:
+    """The status line shows the file, packets shown/total, the active filter, the detected CNI mode and the
+    cluster — all of them still on screen at 80x24, where the longer wording is shortened."""
+    capture, cluster = scenario
+    app = create_app([str(capture)], cluster=[str(cluster)])
+    async with app.run_test(size=size) as pilot:
+        await settle(app, pilot)
+        line = status_line(app)
+        assert "scenario.pcapng" in line and f"{len(PACKETS)}/{len(PACKETS)}" in line
+        assert "flannel-vxlan" in line and ("cluster: cluster.yaml" in line or "cluster ✓" in line)
+        if size == SIZE:  # room for the full wording
+            assert "CNI: flannel-vxlan (detected)" in line and "cluster: cluster.yaml" in line
+        await type_filter(pilot, 'k8s.ns == "linux" && tcp.flags.syn == 1')
+        line = status_line(app)
+        want = len(rows_where(involves("nginx")))
+        assert f"{want}/{len(PACKETS)}" in line and "filter: k8s.ns" in line
+        assert "flannel-vxlan" in line and ("cluster: cluster.yaml" in line or "cluster ✓" in line), line
+
+
+@pytest.mark.parametrize(("kwargs", "cni"), [({"analyse": False}, "CNI: ?"),
+                                             ({"cni": "calico-ipip"}, "CNI: calico-ipip (--cni)")])
+@run_async
+async def test_status_line_without_cluster(scenario, kwargs, cni) -> None:
+    """No cluster given: the status line says so; the CNI part says how the mode was set (or that it is not
+    known without the hop analysis)."""
+    app = create_app([str(scenario[0])], **kwargs)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(app, pilot)
+        line = status_line(app)
+        assert "no cluster" in line and cni in line and f"{len(PACKETS)}/{len(PACKETS)} pkts" in line
+
+
+@run_async
+async def test_list_names_pods_and_dims_the_outer_node_pair(scenario) -> None:
+    """With the cluster known, rows name pods (`python/curl:41000 → python/tomcat:8080`); on a terminal with
+    room for it, an encapsulated row adds the outer node pair `(node1 → node2)` in the dim style, and its Encap
+    column says `VXLAN 1`."""
+    capture, cluster = scenario
+    app = create_app([str(capture)], cluster=[str(cluster)])
+    async with app.run_test(size=WIDE) as pilot:
+        await settle(app, pilot)
+        packets = app.query_one(PacketList)
+        eth0 = POINTS.index("node1/eth0")
+        strip = packets.render_line(eth0 + 1 - int(packets.scroll_y))  # line 0 is the header
+        text = "".join(seg.text for seg in strip)
+        assert "python/curl:41000 → python/tomcat:8080" in text and "VXLAN 1" in text
+        outer = next(seg for seg in strip if "(node1 → node2)" in seg.text)
+        dim = packets.get_component_rich_style("packet-list--dim").color
+        assert outer.style.color == dim
+        plain = next(seg for seg in strip if "python/curl:41000" in seg.text)
+        assert plain.style.color != dim
+        veth = packets.render_line(POINTS.index("node1/veth9e8d7c6b") + 1 - int(packets.scroll_y))
+        assert "(node1" not in "".join(seg.text for seg in veth)  # not encapsulated: no outer pair
+
+
+# ----- the default: the bundled demo --------------------------------------------------------------------------
+@run_async
+async def test_open_without_files_is_the_demo_with_its_cluster() -> None:
+    """`tracer open` with no file opens the bundled demo with its cluster.yaml: the lab's CNI mode and pod names
+    on screen, and the flows view leading with the connection the lab's NetworkPolicy drops (traffic.json says
+    which: the one flow not expected to get through)."""
+    import argparse
+    import json
+
+    from tracer.commands.open import demo_dir, resolve
+    from tracer.ui.hop_ladder import attr
+    from tracer.ui.session import core_function
+
+    if demo_dir() is None:
+        pytest.skip("the bundled demo (captures/demo) is not in this checkout")
+    if core_function("tracer.hops:analyze", "tracer.hops.analysis:analyze")[0] is None:
+        pytest.skip("the hop analysis is not written yet")
+    traffic = json.loads((demo_dir() / "traffic.json").read_text())
+    (denied,) = [flow for flow in traffic["flows"] if not flow["expect"]]
+    files, cluster = resolve(argparse.Namespace(files=[], cluster=None))
+    app = create_app(files, cluster=cluster)
+    async with app.run_test(size=(160, 40)) as pilot:
+        await settle(app, pilot)
+        line = status_line(app)
+        assert "merged.pcapng" in line and "cluster: cluster.yaml" in line, line
+        assert f"CNI: {traffic['mode']} (detected)" in line, line
+        assert denied["src"].split("/")[0] + "/" in screen_text(app) or "linux/" in screen_text(app)
+        await pilot.press("F")
+        await settle(app, pilot)
+        first = app.screen.flows[0]
+        assert attr(first, "verdict") == "deny" and attr(first, "dropped_after")
+        assert attr(first, "src_pod") == denied["src"] and attr(first, "dst_pod") == traffic["policy"]["pod"]
+        assert attr(first, "dport") == traffic["policy"]["port"]
