@@ -115,7 +115,8 @@ def main() -> int:
         return 2
     sys.path.insert(0, str(REPO))
     from tracer.capture.index import load_index
-    from tracer.hops.analysis import _release_freed_memory, analyze
+    from tracer.capture.memory import release_freed_memory
+    from tracer.hops.analysis import analyze
     from tracer.hops.identity import assign_packet_ids
 
     with tempfile.TemporaryDirectory() as tmp:
@@ -141,7 +142,7 @@ def main() -> int:
         for name in index.columns if not callable(index.columns) else index.columns():
             index[name]           # the index's own column caches, before measuring what the analysis adds
         del ref
-        _release_freed_memory()   # the reference run's garbage must not count either way
+        release_freed_memory()   # the reference run's garbage must not count either way
         rss0 = _rss()
         t0 = time.perf_counter()
         analysis = analyze(index)
