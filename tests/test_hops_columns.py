@@ -125,3 +125,18 @@ def test_label_column_indexing_and_mask() -> None:
         col[7]
     values = ValueColumn(3, lambda rows: rows * 10, np.int32)
     assert values[2] == 20 and (values >= 10).tolist() == [False, True, True] and values.any()
+
+
+def test_verdict_filter_without_cluster_is_an_error_not_an_empty_list(capsys) -> None:
+    """Without --cluster no packet has a verdict: `verdict == deny` says so in one line (exit 2) instead of
+    printing nothing; with the cluster it selects the denied rows."""
+    from tracer.cli import main
+
+    cap = str(REPO / "captures" / "demo" / "merged.pcapng")
+    assert main(["show", "--filter", "verdict == deny", cap]) == 2
+    out, err = capsys.readouterr()
+    assert out == "" and err.count("\n") == 1 and "--cluster" in err and "Traceback" not in err
+    assert main(["show", "--format", "jsonl", "--filter", "verdict == deny", "--cluster",
+                 str(REPO / "captures" / "demo" / "cluster.yaml"), cap]) == 0
+    out, _ = capsys.readouterr()
+    assert out.count("\n") >= 1 and '"verdict": "deny"' in out

@@ -135,6 +135,10 @@ def _node_of_capture(ctx: Any, index: Any, op: str, value: Any) -> np.ndarray:
 
 def _hop_column(ctx: Any, column: str, codes: dict[int, str | None], field: str, op: str,
                 value: Any) -> np.ndarray:
+    if field == "verdict" and getattr(ctx, "cluster", None) is None:
+        # Verdicts come from NetworkPolicy: without cluster state every row's verdict is unknown (None), and a
+        # filter on it would silently match nothing.
+        raise FilterError("verdict needs cluster state (--cluster PATH)")
     col = analysis_column(ctx, column)
     if col is None:
         why = (getattr(ctx, "missing", None) or {}).get("analysis", "the hop analysis has not finished")
