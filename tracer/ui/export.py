@@ -29,13 +29,14 @@ def _block(kind: int, body: bytes) -> bytes:
 
 
 def _text(value: str) -> bytes:
-    return clean(value).encode("utf-8")[:4000]
+    # Cut at 4000 bytes without splitting a character: pcapng string options are UTF-8.
+    return clean(value).encode("utf-8")[:4000].decode("utf-8", "ignore").encode("utf-8")
 
 
 def export_pcapng(index, rows: Iterable[int], path: str, *,
                   comment: Callable[[int], str | None] | None = None) -> int:
     """Write index rows ``rows`` (in that order) to ``path`` as pcapng; return the number of packets written."""
-    target = os.path.abspath(path)
+    target = os.path.abspath(os.path.expanduser(path))  # "~/incident.pcapng" as a shell would read it
     directory = os.path.dirname(target) or "."
     fd, tmp = tempfile.mkstemp(prefix=".tracer-export-", suffix=".pcapng", dir=directory)
     written = 0

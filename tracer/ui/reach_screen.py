@@ -107,6 +107,17 @@ class ReachScreen(Screen[None]):
                          id="reach-detail")
         yield Footer()
 
+    def on_mount(self) -> None:
+        """Start on the first mismatch (else the first dropped cell, else the first cell): its explanation is
+        shown at once, and a mismatch is what the view exists to point at."""
+        if self.matrix is None or not self.pods:
+            return
+        cells = [(r, c, self.cell(src, dst)) for r, src in enumerate(self.pods) for c, dst in enumerate(self.pods)]
+        target = (next(((r, c) for r, c, cell in cells if attr(cell, "mismatch")), None)
+                  or next(((r, c) for r, c, cell in cells if attr(cell, "observed") == "dropped"), None)
+                  or (0, 0))
+        self.query_one(DataTable).move_cursor(row=target[0], column=target[1] + 1)  # column 0: the row labels
+
     def on_data_table_cell_highlighted(self, event: DataTable.CellHighlighted) -> None:
         row, col = event.coordinate.row, event.coordinate.column
         if self.matrix is None or col == 0 or row >= len(self.pods) or col - 1 >= len(self.pods):
