@@ -175,11 +175,13 @@ def _random_columns(rng: np.random.Generator, n: int) -> dict[str, np.ndarray]:
         cols[name][~icmp] = 0
     cols["caplen"] = rng.integers(0, 2000, n).astype(np.uint32)
     cols["offset"] = np.cumsum(cols["caplen"].astype(np.int64) + 16)
+    cols["origlen"] = cols["caplen"].copy()        # whole frames (no snap length)
     cols["source"] = rng.integers(0, 3, n).astype(np.uint16)
     return cols
 
 
-@pytest.mark.parametrize("breaks", [None, "o_src", "vni", "tcp_seq", "icmp_code", "caplen", "offset", "source"])
+@pytest.mark.parametrize("breaks", [None, "o_src", "vni", "tcp_seq", "icmp_code", "caplen", "offset", "source",
+                                    "origlen"])
 def test_compact_store_round_trip_is_exact(breaks: str | None) -> None:
     """Every column reads back exactly, also after a batch breaks a compaction rule (that group goes dense)."""
     from tracer.capture.index import SCHEMA
@@ -192,7 +194,7 @@ def test_compact_store_round_trip_is_exact(breaks: str | None) -> None:
         k = int(np.flatnonzero(b["encap"] == 0)[0]) if breaks in ("o_src", "vni") else \
             int(np.flatnonzero(np.isin(b["i_proto"], (1, 58)))[0]) if breaks == "tcp_seq" else \
             int(np.flatnonzero(~np.isin(b["i_proto"], (1, 58)))[0])
-        big = {"caplen": 70000, "offset": 1 << 33, "source": 300, "icmp_code": 9}
+        big = {"caplen": 70000, "offset": 1 << 33, "source": 300, "icmp_code": 9, "origlen": 70000}
         b[breaks][k] = big.get(breaks, 12345)
     store = ColumnStore(SCHEMA)
     for b in batches:
@@ -204,6 +206,9 @@ def test_compact_store_round_trip_is_exact(breaks: str | None) -> None:
         assert np.array_equal(store.column(name, 4321, 7000), want[4321:7000]), name
     if breaks is None:
         assert store.nbytes() / len(store) < 64
+        assert "origlen" not in store._phys  # noqa: SLF001 - equal to caplen: not stored
+    if breaks == "origlen":                   # a cut frame: stored from then on, narrow until 70000 widened it
+        assert store._phys["origlen"].data.dtype == np.uint32  # noqa: SLF001
 
 
 def test_compact_store_matches_dense_decode_on_real_captures(public_captures: Path) -> None:

@@ -9,7 +9,9 @@ the contract's dtype and values):
 - *outer only where encapsulated*: ``o_*`` equal ``i_*`` and ``vni`` is -1 for a packet without a tunnel
   (contract), so ``o_*`` and ``vni`` are stored only for rows with ``encap != 0``;
 - *TCP/ICMP union*: a packet is TCP or ICMP, never both, so ``tcp_seq`` shares a uint32 with ``icmp_id:icmp_seq``
-  and ``tcp_ack`` one with ``icmp_type:icmp_code``, told apart by ``i_proto``.
+  and ``tcp_ack`` one with ``icmp_type:icmp_code``, told apart by ``i_proto``;
+- *whole frames*: ``origlen`` equals ``caplen`` unless the capture had a snap length, so it is not stored until a
+  batch holds a cut frame.
 
 Each rule is checked on every batch; a batch that breaks it switches that group to dense storage (the rows
 stored so far are converted), so the round trip is exact whatever the decoder produces. Rebuilt columns are
@@ -25,6 +27,7 @@ OUTER = ("o_ver", "o_src", "o_dst", "o_proto", "o_ttl", "o_ipid", "o_sport", "o_
 SPARSE = OUTER + ("vni",)
 UNION = ("tcp_seq", "tcp_ack", "icmp_id", "icmp_seq", "icmp_type", "icmp_code")
 ICMP_PROTOS = (1, 58)
+SAME_LEN = ("origlen",)     # equal to caplen until a frame was cut by a snap length
 
 
 class _Grow:
@@ -71,9 +74,11 @@ class ColumnStore:
         self._narrow = {k: v for k, v in NARROW.items() if k in schema}
         self._sparse = all(k in schema for k in SPARSE + ("encap", "i_ver"))
         self._union = all(k in schema for k in UNION + ("i_proto",))
+        self._same_len = "origlen" in schema and "caplen" in schema
         for name, dt in schema.items():
             self._phys[name] = _Grow(self._narrow.get(name, dt))
-        for name in (SPARSE if self._sparse else ()) + (UNION if self._union else ()):
+        for name in (SPARSE if self._sparse else ()) + (UNION if self._union else ()) + \
+                (SAME_LEN if self._same_len else ()):
             del self._phys[name]
         if self._union:
             self._phys["l4a"] = _Grow(np.uint32)
@@ -102,7 +107,11 @@ class ColumnStore:
         if m == 0:
             return
         self._cache.clear()
+        if self._same_len and not np.array_equal(cols["origlen"], cols["caplen"]):
+            self._densify(SAME_LEN)
         for name, target in list(self._narrow.items()):
+            if name not in self._phys:
+                continue        # derived (origlen while it equals caplen): caplen's own check covers it
             values = cols[name]
             if values.size and (int(values.max()) > np.iinfo(target).max or int(values.min()) < 0):
                 self._widen(name)
@@ -152,17 +161,19 @@ class ColumnStore:
         if group is SPARSE:
             for name in SPARSE:
                 del phys["x_" + name]
-        else:
+        elif group is UNION:
             del phys["l4a"], phys["l4b"]
         for name, arr in values.items():
-            grow = _Grow(self.schema[name])
+            grow = _Grow(self._narrow.get(name, self.schema[name]))
             grow.append(arr)
             phys[name] = grow
         self._phys = phys
         if group is SPARSE:
             self._sparse = False
-        else:
+        elif group is UNION:
             self._union = False
+        else:
+            self._same_len = False
         self._cache.clear()
 
     def reordered(self, order: np.ndarray) -> ColumnStore:
@@ -227,6 +238,8 @@ class ColumnStore:
         grow = phys.get(name)
         if grow is not None:                          # dense (possibly narrow)
             return grow.arr[lo:hi].astype(self.schema[name])
+        if name in SAME_LEN:
+            return phys["caplen"].arr[lo:hi].astype(self.schema[name])
         if name in SPARSE:
             enc = phys["encap"].arr[lo:hi] != 0
             start = int(np.count_nonzero(phys["encap"].arr[:lo])) if lo else 0
