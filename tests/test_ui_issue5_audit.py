@@ -479,3 +479,51 @@ async def test_progress_is_shown_while_indexing(scenario) -> None:
         await pilot.press("escape")
         await settle(app, pilot)
         assert "indexing" not in status_line(app) and not app.query_one("#progress", ProgressBar).display
+
+
+@run_async
+async def test_zoom_follows_tab_and_keeps_the_prompt_and_status_visible(scenario) -> None:
+    """With the list zoomed, `/` opens a prompt that is on screen (a bad filter's error too) and the status line
+    stays; Tab moves the zoom to the next pane rather than the focus to a pane hidden behind the zoom."""
+    app = create_app([str(scenario[0])])
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(app, pilot)
+        await pilot.press("z")
+        await pilot.pause()
+        assert app.screen.maximized is app.query_one(PacketList)
+        await type_filter(pilot, "udp &&& (")
+        screen = screen_text(app)
+        assert "filter / udp &&& (" in screen and app.query_one("#prompt").error.splitlines()[-1].strip() in screen
+        assert f"{len(PACKETS)}/{len(PACKETS)} pkts" in status_line(app)
+        await pilot.press("escape")  # closes the prompt; the zoom stays
+        await pilot.pause()
+        assert app.screen.maximized is app.query_one(PacketList) and pane_of(app) == "packets"
+        await pilot.press("tab")
+        await pilot.pause()
+        layers = app.query_one("#layers")
+        assert pane_of(app) == "layers" and app.screen.maximized is layers
+        assert app.query_one(PacketList).region.area == 0 and layers.region.area > 0
+
+
+@run_async
+async def test_a_filter_matching_nothing_empties_the_panes(scenario) -> None:
+    """When the filter matches no packet the detail panes say so (not the last packet, which is no longer in
+    the list), and f, m and ] have no packet to act on; clearing the filter brings the packets back."""
+    from tracer.ui.hop_ladder import HopLadder
+    from tracer.ui.verdict_panel import VerdictPanel
+
+    capture, cluster = scenario
+    app = create_app([str(capture)], cluster=[str(cluster)])
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(app, pilot)
+        await type_filter(pilot, "tcp.port == 9")
+        assert app.session.shown == 0 and list_rows(app) == []
+        assert "no packet matches the filter" in app.query_one(HopLadder).text
+        assert "no packet matches the filter" in app.query_one(VerdictPanel).text
+        assert "#1 at" not in screen_text(app)
+        await pilot.press("f", "m", "right_square_bracket")
+        await settle(app, pilot)
+        assert app.session.filter_expr == "tcp.port == 9" and app.session.marks == set()
+        await type_filter(pilot, "")
+        assert app.session.shown == len(PACKETS)
+        assert f"#{app.query_one(PacketList).selected_row + 1} at" in screen_text(app)

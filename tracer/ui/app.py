@@ -48,6 +48,11 @@ class TracerApp(LoadingMixin, NavigationMixin, TriageMixin, App):
     CSS_PATH = "tracer.tcss"
     TITLE = "tracer"
     ENABLE_COMMAND_PALETTE = False
+    # A zoomed pane keeps the prompt (typing a filter blind, its error unseen), the progress and the status line.
+    ALLOW_IN_MAXIMIZED_VIEW = "Footer, PromptBar, ProgressBar, StatusBar"
+    # Esc is ours (app.cancel unzooms, the prompt closes itself): Textual's own Esc-to-minimize would take it
+    # from an open prompt and unzoom instead of closing it.
+    ESCAPE_TO_MINIMIZE = False
 
     BINDINGS = [
         Binding("question_mark", "help", "Help", id="app.help", tooltip="List every key binding"),
@@ -230,16 +235,21 @@ class TracerApp(LoadingMixin, NavigationMixin, TriageMixin, App):
 
     def on_descendant_focus(self, event: events.DescendantFocus) -> None:
         """A detail pane focused by a click becomes the current one (as Tab makes it), so a terminal that
-        narrows afterwards shows the pane the user is in rather than the one Tab last reached."""
-        if not self.screen_stack or event.widget.screen is not self.screen_stack[0]:
+        narrows afterwards shows the pane the user is in rather than the one Tab last reached. While a pane
+        is zoomed the zoom follows the focus (Tab), so keys never go to a pane hidden behind it."""
+        main = self.screen_stack[0] if self.screen_stack else None
+        if main is None or event.widget.screen is not main:
             return
         chain = [event.widget, *event.widget.ancestors]
-        for pane in DETAIL_PANES:
-            if any(getattr(node, "id", None) == pane for node in chain):
-                if self._current_detail != pane:
-                    self._current_detail = pane
-                    self._mark_current_detail()
-                return
+        pane = next((p for p in ("packets", *DETAIL_PANES) if any(getattr(n, "id", None) == p for n in chain)),
+                    None)
+        if pane is None:  # the prompt: the zoomed pane stays
+            return
+        if pane != "packets" and self._current_detail != pane:
+            self._current_detail = pane
+            self._mark_current_detail()
+        if main.maximized is not None and main.maximized not in chain:
+            main.maximize(event.widget)
 
     def _mark_current_detail(self) -> None:
         for pane in DETAIL_PANES:
@@ -253,11 +263,25 @@ class TracerApp(LoadingMixin, NavigationMixin, TriageMixin, App):
         """The list moves at once; the detail panes follow when the cursor rests for ``DETAIL_DELAY`` (holding
         ``j`` repaints only the list: the panes cost ~5x the list's CPU per frame)."""
         if message.row is None:
+            self._clear_details()
             return
         self._pending_row = message.row
         if self._detail_timer is not None:
             self._detail_timer.stop()
         self._detail_timer = self.set_timer(DETAIL_DELAY, self._apply_pending_row)
+
+    def _clear_details(self) -> None:
+        """The list shows no packet (a filter matching none): the panes say so rather than keep showing a
+        packet that is not in the list, and the keys that act on "this packet" (f, [, ], m) have none."""
+        if self._detail_timer is not None:
+            self._detail_timer.stop()
+        self._pending_row = self._detail_timer = self._detail_row = None
+        if not self.session.total:
+            return  # an empty capture: the loader says so when it completes
+        why = ("no packet matches the filter (/ changes it)" if self.session.view is not None
+               else "No packet selected")
+        for pane in (LayerTree, HexView, HopLadder, VerdictPanel):
+            self.query_one(pane).show_message(why)
 
     def _apply_pending_row(self) -> None:
         row, self._pending_row, self._detail_timer = self._pending_row, None, None
