@@ -75,8 +75,9 @@ class HopAnalysis:
         # Per packet.
         self._pk_flow = np.empty(0, dtype=np.int32)      # flow id, ~flow (negative) for the reverse direction
         self._pk_combo = np.empty(0, dtype=np.int32)     # which (route, sequence of points) alignment
-        self._pk_service = np.empty(0, dtype=np.int16)   # index into _service_names, -1 none
-        self._pk_dropped = np.empty(0, dtype=bool)       # stopped at its last point while the next one captured
+        self._pk_service = np.empty(0, dtype=np.int8)    # index into _service_names, -1 none; empty: none at all
+        self._dropped_ids = np.empty(0, dtype=np.int32)  # sorted ids of packets that stopped at their last point
+                                                         # while the next one captured (rare: kept as a list)
         # Per combo / route / point / index source.
         self._combo_route = np.empty(0, dtype=np.int64)
         self._combo_last_point = np.empty(0, dtype=np.int64)
@@ -135,6 +136,14 @@ class HopAnalysis:
 
     def _forward(self, pid: int) -> bool:
         return bool(self._pk_flow[pid] >= 0)
+
+    def _is_dropped(self, pids: np.ndarray) -> np.ndarray:
+        """Per packet id: whether it is one of the dropped packets (a binary search in the sorted list)."""
+        ids = self._dropped_ids
+        if not len(ids):
+            return np.zeros(len(pids), dtype=bool)
+        pos = np.minimum(np.searchsorted(ids, pids), len(ids) - 1)
+        return ids[pos] == pids
 
     def _route(self, pid: int) -> int:
         return int(self._combo_route[int(self._pk_combo[pid])])
@@ -273,11 +282,11 @@ class HopAnalysis:
         return self.topology.addr_pod[pos] if pos >= 0 else None
 
     def _service_name(self, pid: int) -> str | None:
-        code = int(self._pk_service[pid])
+        code = int(self._pk_service[pid]) if len(self._pk_service) else -1
         return self._service_names[code] if code >= 0 else None
 
     def _pk_dropped_point(self, pid: int) -> str | None:
-        if not self._pk_dropped[pid]:
+        if not self._is_dropped(np.array([pid]))[0]:
             return None
         pt = int(self._combo_last_point[int(self._pk_combo[pid])])
         return self.points[pt].name if pt >= 0 else None
@@ -321,7 +330,7 @@ class HopAnalysis:
             points_of.setdefault(f, []).append(self.points[p].name)
         pk_flow = _unsigned(self._pk_flow.astype(np.int64))
         packets = np.bincount(pk_flow, minlength=n_flows)
-        n_dropped = np.bincount(pk_flow[self._pk_dropped], minlength=n_flows)
+        n_dropped = np.bincount(pk_flow[self._dropped_ids], minlength=n_flows)
         init_rep = fl["init_rep"]
         c = self._pick(init_rep.tolist())
         for f in range(n_flows):
@@ -446,7 +455,7 @@ class HopAnalysis:
 
         def dropped(rows: np.ndarray) -> np.ndarray:
             pid = pid_of(rows)
-            return (pid >= 0) & (self._pk_dropped[np.maximum(pid, 0)] if len(self._pk_dropped) else False)
+            return (pid >= 0) & self._is_dropped(pid)
 
         point_codes = lambda rows: self._point_of(rows)  # noqa: E731
 
@@ -761,8 +770,9 @@ def _analyze(index: Any, cluster: Any, cni: str | None, window_ns: int) -> HopAn
     a._hop = hop
     a._pk_flow = np.where(forward, flow, ~flow).astype(np.int32)
     a._pk_combo = combo.astype(_small_int(len(aligns)))
-    a._pk_service = pk["service"].astype(_small_int(len(service_names)))
-    a._pk_dropped = pk["dropped_point"] >= 0
+    if (pk["service"] >= 0).any():              # else no packet went through a Service: nothing to keep
+        a._pk_service = pk["service"].astype(_small_int(len(service_names)))
+    a._dropped_ids = np.flatnonzero(pk["dropped_point"] >= 0).astype(np.int32)
     combo_route = np.zeros(len(aligns), dtype=np.int64)
     combo_route[combo] = route
     a._combo_route = combo_route
