@@ -527,3 +527,26 @@ async def test_a_filter_matching_nothing_empties_the_panes(scenario) -> None:
         await type_filter(pilot, "")
         assert app.session.shown == len(PACKETS)
         assert f"#{app.query_one(PacketList).selected_row + 1} at" in screen_text(app)
+
+
+@run_async
+async def test_help_at_80_columns_keeps_the_binding_ids_in_view(scenario) -> None:
+    """At 80x24 `?` fits the whole table in the width — descriptions wrap — so every binding id (what a keymap
+    file needs) is readable without scrolling sideways; the full descriptions are still there."""
+    from textual.widgets import DataTable
+
+    from tracer.ui.help_screen import HelpScreen
+
+    app = create_app([str(scenario[0])])
+    async with app.run_test(size=SMALL) as pilot:
+        await settle(app, pilot)
+        await pilot.press("question_mark")
+        await pilot.pause()
+        assert isinstance(app.screen, HelpScreen)
+        table = app.screen.query_one(DataTable)
+        assert table.virtual_size.width <= table.scrollable_content_region.width
+        screen = screen_text(app)
+        assert "app.help" in screen and "app.filter" in screen
+        wrapped = {str(table.get_row_at(i)[3]): " ".join(str(table.get_row_at(i)[2]).split())
+                   for i in range(table.row_count)}
+        assert wrapped == {binding_id: description for _, binding_id, _, description in app.binding_table()}
