@@ -550,3 +550,82 @@ async def test_help_at_80_columns_keeps_the_binding_ids_in_view(scenario) -> Non
         wrapped = {str(table.get_row_at(i)[3]): " ".join(str(table.get_row_at(i)[2]).split())
                    for i in range(table.row_count)}
         assert wrapped == {binding_id: description for _, binding_id, _, description in app.binding_table()}
+
+
+@run_async
+async def test_click_below_the_last_row_selects_nothing_new(scenario) -> None:
+    """A click on the blank part of a short list (below its last row) leaves the selection where it was."""
+    app = create_app([str(scenario[0])])
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(app, pilot)
+        await type_filter(pilot, "udp")  # the VXLAN frames only: blank lines below them
+        packets = app.query_one(PacketList)
+        rows = list(app.session.view)
+        assert len(rows) + 2 < packets.size.height
+        await pilot.click(PacketList, offset=(10, 2))
+        await pilot.pause()
+        assert packets.selected_row == rows[1]
+        await pilot.click(PacketList, offset=(10, len(rows) + 2))
+        await pilot.pause()
+        assert packets.selected_row == rows[1]
+
+
+# ----- detail panes -------------------------------------------------------------------------------------------
+@run_async
+async def test_layers_pane_separates_outer_and_inner_headers(scenario) -> None:
+    """An encapsulated packet's layers are shown under an "outer (underlay)" heading (node Ethernet, IP, UDP,
+    VXLAN) and an "inner (pod traffic)" heading (the pod's Ethernet, IP, TCP), in that order on screen."""
+    from tracer.ui.layer_tree import LayerTree
+    from tracer.ui.session import core_function
+
+    if core_function("tracer.decode.dissect:dissect")[0] is None:
+        pytest.skip("tracer.decode.dissect is not written yet")
+    app = create_app([str(scenario[0])])
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(app, pilot)
+        eth0 = POINTS.index("node1/eth0")
+        app.query_one(PacketList).select_row(eth0)
+        await settle(app, pilot)
+        region = app.query_one(LayerTree).region
+        lines = [line[region.x: region.right] for line in screen_text(app).splitlines()[region.y: region.bottom]]
+        text = "\n".join(lines)
+        outer, inner = text.index("outer (underlay)"), text.index("inner (pod traffic)")
+        frame = PACKETS[eth0][2]
+        assert outer < text.index("VXLAN") < inner < text.index("TCP")
+        assert frame["IP"].src in text[outer:inner] and inner_ip(frame).src in text[inner:]
+        app.query_one(PacketList).select_row(POINTS.index("node1/flannel.1"))
+        await settle(app, pilot)
+        assert "outer (underlay)" not in screen_text(app)  # decapsulated: one level, no headings
+
+
+@run_async
+async def test_hop_ladder_of_a_denied_packet(scenario) -> None:
+    """nginx's denied SYN: every hop up to node2/cni0 is seen (●) with its time since the first hop and the
+    Δ from the previous one (the capture's 20 µs hop gap), eth0 hops say VXLAN, node2/cni0 is marked as where
+    it was last seen and tomcat's veth as not seen (○)."""
+    from tracer.ui.hop_ladder import HopLadder
+    from tracer.ui.session import core_function
+    from ui_scenario import HOP_GAP
+
+    if core_function("tracer.hops:analyze", "tracer.hops.analysis:analyze")[0] is None:
+        pytest.skip("the hop analysis is not written yet")
+    capture, cluster = scenario
+    app = create_app([str(capture)], cluster=[str(cluster)])
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(app, pilot)
+        first = POINTS.index("node1/veth1a2b3c4d")
+        app.query_one(PacketList).select_row(first)
+        await settle(app, pilot)
+        ladder = app.query_one(HopLadder).text.splitlines()
+        seen = ["node1/veth1a2b3c4d", "node1/cni0", "node1/flannel.1", "node1/eth0", "node2/eth0",
+                "node2/flannel.1", "node2/cni0"]
+        gap_us = round(HOP_GAP * 1e6)
+        for k, point in enumerate(seen):
+            line = next(line for line in ladder if f" {point} " in line or line.endswith(f" {point}"))
+            assert "●" in line and f"+{k * gap_us}µs" in line, line
+            assert (f"Δ{gap_us}" in line) == (k > 0), line
+            assert ("VXLAN" in line) == point.endswith("/eth0"), line
+            assert ("◀ last" in line) == (point == "node2/cni0"), line
+        tomcat_veth = next(line for line in ladder if "node2/veth55aa66bb" in line)
+        assert "○" in tomcat_veth and "not seen" in tomcat_veth
+        assert any("last seen at node2/cni0" in line for line in ladder)

@@ -153,8 +153,9 @@ class PacketList(ScrollView, can_focus=True):
         self.select_pos(self.cursor + direction * self._page)
 
     def on_click(self, event: events.Click) -> None:
-        if event.y >= 1:
-            self.select_pos(int(self.scroll_y) + event.y - 1)
+        pos = int(self.scroll_y) + event.y - 1
+        if event.y >= 1 and pos < self.session.shown:  # not the header, not the blank below the last row
+            self.select_pos(pos)
 
     def on_resize(self, event: events.Resize) -> None:
         self.virtual_size = Size(event.size.width, self.session.shown + 1)
