@@ -629,3 +629,22 @@ async def test_hop_ladder_of_a_denied_packet(scenario) -> None:
         tomcat_veth = next(line for line in ladder if "node2/veth55aa66bb" in line)
         assert "○" in tomcat_veth and "not seen" in tomcat_veth
         assert any("last seen at node2/cni0" in line for line in ladder)
+
+
+@run_async
+async def test_exporting_nothing_keeps_an_earlier_export(scenario, tmp_path) -> None:
+    """`e` with a filter that shows no packet (and none marked) says there is nothing to export and leaves an
+    earlier export of the same name as it was, rather than replacing it with an empty file."""
+    earlier = tmp_path / "tracer-export.pcapng"
+    earlier.write_bytes(b"an earlier export")
+    app = create_app([str(scenario[0])])
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(app, pilot)
+        await type_filter(pilot, "tcp.port == 9")
+        await pilot.press("e")
+        app.query_one("#prompt-input").value = str(earlier)
+        await pilot.press("enter")
+        await settle(app, pilot)
+        assert any("no packets to export" in str(n.message) for n in app._notifications)  # noqa: SLF001
+    assert earlier.read_bytes() == b"an earlier export"
+    assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".tracer-export-")] == []

@@ -12,6 +12,7 @@ import struct
 import tempfile
 from collections.abc import Callable, Iterable
 
+from tracer.errors import TracerError
 from tracer.ui.safe import clean
 
 SHB_MAGIC = 0x1A2B3C4D
@@ -35,7 +36,8 @@ def _text(value: str) -> bytes:
 
 def export_pcapng(index, rows: Iterable[int], path: str, *,
                   comment: Callable[[int], str | None] | None = None) -> int:
-    """Write index rows ``rows`` (in that order) to ``path`` as pcapng; return the number of packets written."""
+    """Write index rows ``rows`` (in that order) to ``path`` as pcapng; return the number of packets written.
+    No rows: ``TracerError``, and ``path`` is left as it was."""
     target = os.path.abspath(os.path.expanduser(path))  # "~/incident.pcapng" as a shell would read it
     directory = os.path.dirname(target) or "."
     fd, tmp = tempfile.mkstemp(prefix=".tracer-export-", suffix=".pcapng", dir=directory)
@@ -73,6 +75,9 @@ def export_pcapng(index, rows: Iterable[int], path: str, *,
                 written += 1
             out.flush()
             os.fsync(out.fileno())
+        if not written:
+            # An empty file would silently replace an earlier export of the same name.
+            raise TracerError("no packets to export (the filter shows none and none is marked)")
         os.replace(tmp, target)
     except BaseException:
         try:
