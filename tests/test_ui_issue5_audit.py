@@ -648,3 +648,18 @@ async def test_exporting_nothing_keeps_an_earlier_export(scenario, tmp_path) -> 
         assert any("no packets to export" in str(n.message) for n in app._notifications)  # noqa: SLF001
     assert earlier.read_bytes() == b"an earlier export"
     assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".tracer-export-")] == []
+
+
+@run_async
+async def test_keys_needing_the_hop_analysis_say_it_is_switched_off(scenario) -> None:
+    """With the hop analysis switched off (`tracer open --no-hops`), ], F and a hop.role filter say so — not
+    that the analysis is "still running", which would have the user wait for nothing."""
+    app = create_app([str(scenario[0])], analyse=False)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(app, pilot)
+        await pilot.press("right_square_bracket", "F")
+        await settle(app, pilot)
+        messages = [str(n.message) for n in app._notifications]  # noqa: SLF001
+        assert len(messages) == 2 and all("--no-hops" in m and "still running" not in m for m in messages), messages
+        await type_filter(pilot, "hop.role == bridge")
+        assert "--no-hops" in app.query_one("#prompt").error

@@ -491,6 +491,8 @@ def create_app(paths: Sequence[str], *, cluster: Sequence[str] | str | None = No
     session = Session(paths=[os.fspath(p) for p in paths], cluster_paths=[os.fspath(c) for c in cluster or []],
                       cni=cni, vxlan_ports=tuple(int(p) for p in vxlan_ports), loading=True,
                       follow=follow or live is not None, analyse=analyse, live=live)
+    if not analyse:  # what the keys that need it (], F, r, hop.role) say, rather than "still running"
+        session.missing["analysis"] = "switched off with --no-hops"
     return TracerApp(session, keymap=keymap, keymap_problem=keymap_problem)
 
 
