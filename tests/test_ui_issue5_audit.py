@@ -68,9 +68,8 @@ async def type_filter(pilot, expr: str) -> None:
 
 
 # ----- list keys ----------------------------------------------------------------------------------------------
-@pytest.mark.parametrize(("down", "up"), [("pagedown", "pageup"), ("ctrl+f", "ctrl+b")])
 @run_async
-async def test_page_down_and_page_up(scenario, down, up) -> None:
+async def test_page_down_and_page_up(scenario) -> None:
     """PgDn moves the cursor one page (the list scrolls with it), PgUp one page back; Ctrl+F/B do the same."""
     app = create_app([str(scenario[0])])
     async with app.run_test(size=SIZE) as pilot:
@@ -78,14 +77,15 @@ async def test_page_down_and_page_up(scenario, down, up) -> None:
         packets = app.query_one(PacketList)
         page = packets._page  # noqa: SLF001 - rows in view below the header
         assert 2 * page < len(PACKETS), "the scenario must span more than two pages for this test"
-        await pilot.press(down, down)
-        assert packets.selected_row == 2 * page
-        assert packets.scroll_y > 0  # the list scrolled to keep the cursor in view
-        assert f"  {2 * page + 1}  " in screen_text(app)
-        await pilot.press(up)
-        assert packets.selected_row == page
-        await pilot.press(up, up)  # clamps at the first packet
-        assert packets.selected_row == 0 and packets.scroll_y == 0
+        for down, up in (("pagedown", "pageup"), ("ctrl+f", "ctrl+b")):
+            await pilot.press(down, down)
+            assert packets.selected_row == 2 * page
+            assert packets.scroll_y > 0  # the list scrolled to keep the cursor in view
+            assert f"  {2 * page + 1}  " in screen_text(app)
+            await pilot.press(up)
+            assert packets.selected_row == page
+            await pilot.press(up, up)  # clamps at the first packet
+            assert packets.selected_row == 0 and packets.scroll_y == 0
 
 
 @run_async
@@ -106,9 +106,8 @@ async def test_mouse_wheel_scrolls_the_list(scenario) -> None:
 
 
 # ----- filter -------------------------------------------------------------------------------------------------
-@pytest.mark.parametrize("expr", ["verdict == deny", 'verdict == "deny"', "verdict == 'deny'", "verdict != allow"])
 @run_async
-async def test_verdict_filter_with_and_without_quotes(scenario, expr) -> None:
+async def test_verdict_filter_with_and_without_quotes(scenario) -> None:
     """`verdict == deny` takes its value bare or quoted: the list shows nginx's denied SYNs only, each marked ✗,
     and the status line counts them."""
     capture, cluster = scenario
@@ -116,14 +115,16 @@ async def test_verdict_filter_with_and_without_quotes(scenario, expr) -> None:
     async with app.run_test(size=SIZE) as pilot:
         await settle(app, pilot)
         assert app.session.cluster is not None, app.session.missing
-        await type_filter(pilot, expr)
-        assert app.query_one("#prompt").error == ""
         want = rows_where(involves("nginx"))
-        assert list(app.session.view) == want
-        assert f"{len(want)}/{len(PACKETS)} pkts" in status_line(app) and f"filter: {expr}" in status_line(app)
-        rows = list_rows(app)
-        assert len(rows) == min(len(want), app.query_one(PacketList)._page)  # noqa: SLF001
-        assert all("linux/nginx:52000" in row and row.rstrip(" ▁▂▃▄▅▆▇█").endswith("✗") for row in rows), rows
+        for expr in ("verdict == deny", 'verdict == "deny"', "verdict == 'deny'", "verdict != allow"):
+            await type_filter(pilot, "")
+            await type_filter(pilot, expr)
+            assert app.query_one("#prompt").error == "", expr
+            assert list(app.session.view) == want, expr
+            assert f"{len(want)}/{len(PACKETS)} pkts" in status_line(app) and f"filter: {expr}" in status_line(app)
+            rows = list_rows(app)
+            assert len(rows) == min(len(want), app.query_one(PacketList)._page)  # noqa: SLF001
+            assert all("linux/nginx:52000" in r and r.rstrip(" ▁▂▃▄▅▆▇█").endswith("✗") for r in rows), rows
 
 
 @run_async
@@ -148,9 +149,8 @@ async def test_k8s_node_filter_without_cluster_is_the_capture_node(scenario) -> 
         assert list(app.session.view) == rows_where(lambda point, frame: point.startswith("node2/"))
 
 
-@pytest.mark.parametrize(("bad", "error"), [("udp &&& (", "^"), ("k8s.namespace == linux", "k8s.namespace")])
 @run_async
-async def test_bad_filter_error_is_shown_inline_and_old_filter_stays(scenario, bad, error) -> None:
+async def test_bad_filter_error_is_shown_inline_and_old_filter_stays(scenario) -> None:
     """A bad filter's error is on screen under the prompt (with a caret at the position when the filter
     core gives one) while the list and the status line keep the previous filter and its rows."""
     app = create_app([str(scenario[0])])
@@ -158,15 +158,16 @@ async def test_bad_filter_error_is_shown_inline_and_old_filter_stays(scenario, b
         await settle(app, pilot)
         await type_filter(pilot, "udp")
         udp_rows = rows_where(lambda point, frame: point.endswith("/eth0"))
-        await type_filter(pilot, bad)
-        screen = screen_text(app)
-        prompt = app.query_one("#prompt")
-        assert prompt.display and prompt.error and prompt.error.splitlines()[-1].strip() in screen
-        assert error in prompt.error
-        assert list(app.session.view) == udp_rows and app.session.filter_expr == "udp"
-        assert f"{len(udp_rows)}/{len(PACKETS)} pkts" in status_line(app) and "filter: udp " in status_line(app)
-        await pilot.press("escape")
-        assert not prompt.display and app.session.filter_expr == "udp" and pane_of(app) == "packets"
+        for bad, error in (("udp &&& (", "^"), ("k8s.namespace == linux", "k8s.namespace")):
+            await type_filter(pilot, bad)
+            screen = screen_text(app)
+            prompt = app.query_one("#prompt")
+            assert prompt.display and prompt.error and prompt.error.splitlines()[-1].strip() in screen
+            assert error in prompt.error
+            assert list(app.session.view) == udp_rows and app.session.filter_expr == "udp"
+            assert f"{len(udp_rows)}/{len(PACKETS)} pkts" in status_line(app) and "filter: udp " in status_line(app)
+            await pilot.press("escape")
+            assert not prompt.display and app.session.filter_expr == "udp" and pane_of(app) == "packets"
 
 
 # ----- quit ---------------------------------------------------------------------------------------------------
@@ -218,26 +219,27 @@ async def test_zoom_a_detail_pane_and_escape_restores(scenario) -> None:
         assert app.screen.maximized is None and app.query_one(PacketList).region.area > 0
 
 
-@pytest.mark.parametrize(("key", "pane"), [("1", "layers"), ("2", "hex"), ("3", "hops"), ("4", "verdict")])
 @run_async
-async def test_each_detail_pane_hides_and_tab_skips_it(scenario, key, pane) -> None:
+async def test_each_detail_pane_hides_and_tab_skips_it(scenario) -> None:
     """1–4 hide the layers, bytes, hop path and verdict panes (the others stay); Tab then skips the hidden
     one; the same key shows it again."""
     app = create_app([str(scenario[0])])
     async with app.run_test(size=SIZE) as pilot:
         await settle(app, pilot)
         assert shown_panes(app) == list(DETAIL)
-        await pilot.press(key)
-        await pilot.pause()
-        assert shown_panes(app) == [p for p in DETAIL if p != pane]
-        visited = []
-        for _ in range(len(DETAIL)):
-            await pilot.press("tab")
-            visited.append(pane_of(app))
-        assert visited == [*[p for p in DETAIL if p != pane], "packets"]
-        await pilot.press(key)
-        await pilot.pause()
-        assert shown_panes(app) == list(DETAIL)
+        for key, pane in zip("1234", DETAIL):
+            await pilot.press(key)
+            await pilot.pause()
+            assert shown_panes(app) == [p for p in DETAIL if p != pane]
+            if pane == "hex":  # Tab order with one pane hidden (the same code path for any of them)
+                visited = []
+                for _ in range(len(DETAIL)):
+                    await pilot.press("tab")
+                    visited.append(pane_of(app))
+                assert visited == ["layers", "hops", "verdict", "packets"]
+            await pilot.press(key)
+            await pilot.pause()
+            assert shown_panes(app) == list(DETAIL)
 
 
 def hex_offsets(app) -> list[str]:
@@ -247,21 +249,23 @@ def hex_offsets(app) -> list[str]:
     return [line[region.x: region.x + 4] for line in lines if line[region.x: region.x + 4].strip()]
 
 
-@pytest.mark.parametrize(("size", "per_line"), [(SIZE, 8), (WIDE, 16)])
 @run_async
-async def test_bytes_pane_adapts_to_the_terminal_width(scenario, size, per_line) -> None:
+async def test_bytes_pane_adapts_to_the_terminal_width(scenario) -> None:
     """A wide terminal (≥ 170 columns) gets 16 bytes a hex line, a 120-column one 8; every detail pane is
-    shown side by side in both."""
+    shown side by side in both, and a resize switches between them."""
     app = create_app([str(scenario[0])])
-    async with app.run_test(size=size) as pilot:
+    async with app.run_test(size=SIZE) as pilot:
         await settle(app, pilot)
         app.query_one(PacketList).select_row(POINTS.index("node1/eth0"))
         await settle(app, pilot)
         frame_len = len(bytes(PACKETS[POINTS.index("node1/eth0")][2]))
-        offsets = hex_offsets(app)
-        assert offsets[:2] == ["0000", f"{per_line:04x}"]
-        assert len(offsets) == -(-frame_len // per_line)
-        assert shown_panes(app) == list(DETAIL)
+        for size, per_line in ((SIZE, 8), (WIDE, 16), (SIZE, 8)):
+            await pilot.resize_terminal(*size)
+            await settle(app, pilot)
+            offsets = hex_offsets(app)
+            assert offsets[:2] == ["0000", f"{per_line:04x}"], size
+            assert len(offsets) == -(-frame_len // per_line), size
+            assert shown_panes(app) == list(DETAIL)
 
 
 @run_async
