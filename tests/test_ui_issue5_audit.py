@@ -667,3 +667,35 @@ async def test_keys_needing_the_hop_analysis_say_it_is_switched_off(scenario) ->
         assert len(messages) == 2 and all("--no-hops" in m and "still running" not in m for m in messages), messages
         await type_filter(pilot, "hop.role == bridge")
         assert "--no-hops" in app.query_one("#prompt").error
+
+
+@run_async
+async def test_mouse_in_the_flows_view(scenario) -> None:
+    """In the flows view a click highlights a flow (its explanation follows) and a second click on it opens
+    its packets in the list."""
+    from textual.widgets import DataTable
+
+    from tracer.ui.flows_screen import FlowsScreen
+    from tracer.ui.hop_ladder import attr
+    from tracer.ui.session import core_function
+
+    if core_function("tracer.hops:analyze", "tracer.hops.analysis:analyze")[0] is None:
+        pytest.skip("the hop analysis is not written yet")
+    capture, cluster = scenario
+    app = create_app([str(capture)], cluster=[str(cluster)])
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(app, pilot)
+        await pilot.press("F")
+        await settle(app, pilot)
+        assert isinstance(app.screen, FlowsScreen)
+        second = app.screen.flows[1]
+        src = attr(second, "src_pod")
+        await pilot.click(DataTable, offset=(3, 2))  # header, first flow, second flow
+        await pilot.pause()
+        assert app.screen.query_one(DataTable).cursor_row == 1
+        explanation = str(app.screen.query_one("#flow-explanation").render())
+        assert explanation.startswith(f"{attr(second, 'verdict').upper()} {src} → "), explanation
+        await pilot.click(DataTable, offset=(3, 2))
+        await settle(app, pilot)
+        assert not isinstance(app.screen, FlowsScreen)
+        assert list(app.session.view) == rows_where(involves(src.split("/")[1]))
