@@ -63,18 +63,6 @@ def analysis_column(ctx: Any, name: str) -> Any:
     return col
 
 
-def label_mask(col: Any, pred: Callable[[str | None], bool], n: int) -> np.ndarray:
-    """``pred`` per row over the first ``n`` rows of a text column: once per label for a ``LabelColumn``, once
-    per distinct value for a plain array."""
-    if hasattr(col, "mask"):
-        return col.mask(pred, slice(0, n))
-    values = np.asarray(col[:n], dtype=object)
-    labels = np.array(["" if v is None else str(v) for v in values.tolist()] or [""], dtype=str)[:len(values)]
-    uniq, inverse = np.unique(labels, return_inverse=True)
-    return np.array([bool(pred(str(u) or None)) for u in uniq], dtype=bool)[inverse] if len(uniq) else \
-        np.zeros(0, dtype=bool)
-
-
 def _endpoint_attr(ctx: Any, ver: int, value: int, name: str) -> str | None:
     if ctx.cluster is None or ver == 0:
         return None
@@ -118,8 +106,8 @@ def _by_address(ctx: Any, index: Any, field: str, attr: str, op: str, value: Any
         label_pred = pred if attr == "pod" else (lambda s: pred(s.split("/", 1)[0] if s else None))
         for column in ("src_pod", "dst_pod"):
             col = analysis_column(ctx, column)
-            if col is not None and getattr(col, "dtype", np.dtype(int)).kind in "OUS":
-                mask |= label_mask(col, label_pred, n)
+            if col is not None:
+                mask |= col.mask(label_pred, slice(0, n))
     return mask
 
 
@@ -127,14 +115,13 @@ def _node_of_capture(ctx: Any, index: Any, op: str, value: Any) -> np.ndarray:
     pred = predicate("k8s.node", op, value)
     n = ctx.total
     col = analysis_column(ctx, "node")
-    if col is not None and getattr(col, "dtype", np.dtype(int)).kind in "OUS":
-        return label_mask(col, pred, n)
+    if col is not None:
+        return col.mask(pred, slice(0, n))
     nodes = np.array([pred(getattr(src, "node", None)) for src in index.sources] or [False], dtype=bool)
     return nodes[np.asarray(index["source"][:n])]
 
 
-def _hop_column(ctx: Any, column: str, codes: dict[int, str | None], field: str, op: str,
-                value: Any) -> np.ndarray:
+def _hop_column(ctx: Any, column: str, field: str, op: str, value: Any) -> np.ndarray:
     if field == "verdict" and getattr(ctx, "cluster", None) is None:
         # Verdicts come from NetworkPolicy: without cluster state every row's verdict is unknown (None), and a
         # filter on it would silently match nothing.
@@ -143,17 +130,7 @@ def _hop_column(ctx: Any, column: str, codes: dict[int, str | None], field: str,
     if col is None:
         why = (getattr(ctx, "missing", None) or {}).get("analysis", "the hop analysis has not finished")
         raise FilterError(f"{field} needs the hop analysis ({why})")
-    pred = predicate(field, op, value)
-    n = ctx.total
-    if getattr(col, "dtype", np.dtype(object)).kind in "OUS":
-        return label_mask(col, pred, n)
-    # A numeric column of codes (an older analysis shape): name each code once.
-    uniq, inverse = np.unique(np.asarray(col[:n]), return_inverse=True)
-    return np.array([pred(codes.get(int(v), str(int(v)))) for v in uniq], dtype=bool)[inverse] if len(uniq) \
-        else np.zeros(0, dtype=bool)
-
-
-VERDICT_CODES = {0: None, 1: "allow", 2: "deny", 3: "unknown"}
+    return col.mask(predicate(field, op, value), slice(0, ctx.total))
 
 
 @dataclass
@@ -170,10 +147,6 @@ class FieldContext:
 
 def make_resolvers(ctx: Any) -> dict[str, Resolver]:
     """The filter fields over ``ctx`` (see the module docstring), ready for ``compile_filter(fields=...)``."""
-    from tracer.hops.roles import ROLES  # noqa: PLC0415
-
-    role_codes = dict(enumerate(ROLES))
-
     def k8s_node(index: Any, op: str, value: Any) -> np.ndarray:
         captured = _node_of_capture(ctx, index, op, value)
         if ctx.cluster is None:
@@ -184,6 +157,6 @@ def make_resolvers(ctx: Any) -> dict[str, Resolver]:
         "k8s.ns": lambda index, op, value: _by_address(ctx, index, "k8s.ns", "ns", op, value),
         "k8s.pod": lambda index, op, value: _by_address(ctx, index, "k8s.pod", "pod", op, value),
         "k8s.node": k8s_node,
-        "hop.role": lambda index, op, value: _hop_column(ctx, "role", role_codes, "hop.role", op, value),
-        "verdict": lambda index, op, value: _hop_column(ctx, "verdict", VERDICT_CODES, "verdict", op, value),
+        "hop.role": lambda index, op, value: _hop_column(ctx, "role", "hop.role", op, value),
+        "verdict": lambda index, op, value: _hop_column(ctx, "verdict", "verdict", op, value),
     }

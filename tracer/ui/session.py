@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 
-from tracer.hops.fields import VERDICT_CODES, analysis_column
+from tracer.hops.fields import analysis_column
 from tracer.ui import columns as C
 
 CELL_BLOCK = 64  # rows formatted together (a screen is 20-60 rows)
@@ -141,25 +141,7 @@ class Session:
         col = self.analysis_column("verdict")
         if col is None:
             return None
-        return self._verdict_text(col[row])
-
-    @staticmethod
-    def _verdict_text(value: Any) -> str | None:
-        if value is None or isinstance(value, (str, np.str_)):
-            return str(value) if value else None
-        return VERDICT_CODES.get(int(value))
-
-    def _pod_column(self, name: str, row: int) -> str | None:
-        """The hop analysis's pod name for this row's inner source/destination, when it has one."""
-        col = self.analysis_column(name)
-        if col is None:
-            return None
-        value = col[row]
-        return str(value) if value else None
-
-    def _dropped(self, row: int) -> bool:
-        col = self.analysis_column("dropped")
-        return bool(col[row]) if col is not None else False
+        return col[row]
 
     def analysis_column(self, name: str) -> Any:
         """The hop analysis's per-row column ``name`` (array-like: ``col[row]``, ``col[:n]``), or None until the
@@ -238,12 +220,11 @@ class Session:
         return self._first_ns
 
     def _row_cells(self, row: int, r: dict[str, int], first_ns: int, prev_ns: int | None,
-                   hops: dict[str, Any] | None = None) -> RowCells:
+                   hops: dict[str, Any]) -> RowCells:
+        """One row's cells; ``hops`` holds its hop-analysis cells (``_hop_block``), empty without an analysis."""
         idx = self.index
         proto = r["i_proto"]
-        hops = hops or {}
-        src_pod = hops["src_pod"] if "src_pod" in hops else self._pod_column("src_pod", row)
-        dst_pod = hops["dst_pod"] if "dst_pod" in hops else self._pod_column("dst_pod", row)
+        src_pod, dst_pod = hops.get("src_pod"), hops.get("dst_pod")
         src = C.endpoint(idx.addr(r["i_ver"], r["i_src"]) if r["i_ver"] else None, r["i_sport"], proto,
                          (str(src_pod) if src_pod else None) or self.endpoint_name(r["i_ver"], r["i_src"]))
         dst = C.endpoint(idx.addr(r["i_ver"], r["i_dst"]) if r["i_ver"] else None, r["i_dport"], proto,
@@ -264,8 +245,8 @@ class Session:
             proto=C.proto_label(r["i_ver"], proto),
             encap=C.encap_label(r["encap"], r["vni"]),
             info=self._info(row, r),
-            verdict=self._verdict_text(hops["verdict"]) if "verdict" in hops else self.verdict(row),
-            dropped=bool(hops["dropped"]) if "dropped" in hops else self._dropped(row),
+            verdict=hops.get("verdict"),
+            dropped=bool(hops.get("dropped", False)),
         )
 
     def _info(self, row: int, r: dict[str, int]) -> str:
