@@ -140,3 +140,21 @@ def test_verdict_filter_without_cluster_is_an_error_not_an_empty_list(capsys) ->
                  str(REPO / "captures" / "demo" / "cluster.yaml"), cap]) == 0
     out, _ = capsys.readouterr()
     assert out.count("\n") >= 1 and '"verdict": "deny"' in out
+
+
+@pytest.mark.parametrize(("expr", "named"), [("verdict == dney", "allow, deny, unknown"),
+                                             ("hop.role == brige", "bridge"),
+                                             ("hop.role != 'vxlan'", "vxlan-device")])
+def test_a_typo_in_an_enumerated_field_is_an_error(expr, named, capsys) -> None:
+    """`verdict` and `hop.role` have fixed values: a misspelt one is an error listing them (exit 2), where it
+    used to match nothing (==) or everything (!=) without a word."""
+    from tracer.cli import main
+
+    base = REPO / "captures" / "demo"
+    assert main(["show", "--cluster", str(base / "cluster.yaml"), "--filter", expr,
+                 str(base / "merged.pcapng")]) == 2
+    out, err = capsys.readouterr()
+    assert out == "" and err.count("\n") == 1 and named in err
+    assert main(["show", "--cluster", str(base / "cluster.yaml"), "--filter", "hop.role contains brid",
+                 str(base / "merged.pcapng")]) == 0          # contains/matches take any text
+    assert "cni0" in capsys.readouterr()[0]

@@ -113,3 +113,24 @@ async def test_export_filtered_packets(tmp_path) -> None:
         assert 0 < len(rows) < app.session.total
         await export_to(pilot, out)
         same_packets(app.session.index, rows, index_module.load_index([str(out)]))
+
+
+@run_async
+async def test_accepting_the_suggested_name_twice_keeps_the_first_export(tmp_path, monkeypatch) -> None:
+    """`e` suggests a name no file has yet: Enter, Enter again later, and the first export is still there."""
+    capture, _ = write_scenario(tmp_path)
+    monkeypatch.chdir(tmp_path)
+    app = create_app([str(capture)])
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(app, pilot)
+        for expected in ("tracer-export.pcapng", "tracer-export-2.pcapng"):
+            await pilot.press("e")
+            assert app.query_one("#prompt-input").value == expected
+            await pilot.press("enter")
+            await settle(app, pilot)
+            assert (tmp_path / expected).exists()
+        await pilot.press("e")
+        assert app.query_one("#prompt-input").value == "tracer-export-3.pcapng"
+    first = index_module.load_index([str(tmp_path / "tracer-export.pcapng")])
+    second = index_module.load_index([str(tmp_path / "tracer-export-2.pcapng")])
+    assert len(first) == len(second) == len(app.session.index) > 0

@@ -121,6 +121,17 @@ def _node_of_capture(ctx: Any, index: Any, op: str, value: Any) -> np.ndarray:
     return nodes[np.asarray(index["source"][:n])]
 
 
+VERDICTS = ("allow", "deny", "unknown")
+
+
+def _known_value(field: str, op: str, value: Any, known: tuple[str, ...]) -> None:
+    """A field with a fixed set of values refuses any other with ``==``/``!=``: a typo (``verdict == dney``)
+    is an error naming the values, not a filter that silently matches nothing (or everything)."""
+    want = str(value).strip().strip("'\"")
+    if (op in EQ or op in NE) and want not in known:
+        raise FilterError(f"{field} is one of {', '.join(known)}, not {want!r}")
+
+
 def _hop_column(ctx: Any, column: str, field: str, op: str, value: Any) -> np.ndarray:
     if field == "verdict" and getattr(ctx, "cluster", None) is None:
         # Verdicts come from NetworkPolicy: without cluster state every row's verdict is unknown (None), and a
@@ -147,6 +158,16 @@ class FieldContext:
 
 def make_resolvers(ctx: Any) -> dict[str, Resolver]:
     """The filter fields over ``ctx`` (see the module docstring), ready for ``compile_filter(fields=...)``."""
+    from tracer.hops.roles import ROLES  # noqa: PLC0415
+
+    def hop_role(index: Any, op: str, value: Any) -> np.ndarray:
+        _known_value("hop.role", op, value, ROLES)
+        return _hop_column(ctx, "role", "hop.role", op, value)
+
+    def verdict(index: Any, op: str, value: Any) -> np.ndarray:
+        _known_value("verdict", op, value, VERDICTS)
+        return _hop_column(ctx, "verdict", "verdict", op, value)
+
     def k8s_node(index: Any, op: str, value: Any) -> np.ndarray:
         captured = _node_of_capture(ctx, index, op, value)
         if ctx.cluster is None:
@@ -157,6 +178,6 @@ def make_resolvers(ctx: Any) -> dict[str, Resolver]:
         "k8s.ns": lambda index, op, value: _by_address(ctx, index, "k8s.ns", "ns", op, value),
         "k8s.pod": lambda index, op, value: _by_address(ctx, index, "k8s.pod", "pod", op, value),
         "k8s.node": k8s_node,
-        "hop.role": lambda index, op, value: _hop_column(ctx, "role", "hop.role", op, value),
-        "verdict": lambda index, op, value: _hop_column(ctx, "verdict", "verdict", op, value),
+        "hop.role": hop_role,
+        "verdict": verdict,
     }

@@ -3,6 +3,7 @@ export to pcapng (``e``)."""
 
 from __future__ import annotations
 
+import os
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -18,12 +19,23 @@ if TYPE_CHECKING:
     from tracer.ui.app import TracerApp
 
 
+def unused_name(stem: str, suffix: str) -> str:
+    """The name ``e`` suggests: ``stem+suffix``, else ``stem-2+suffix``… — one no file has yet, so accepting the
+    suggestion twice never replaces the first export (a name typed on purpose still may)."""
+    name, k = f"{stem}{suffix}", 1
+    while os.path.lexists(name):
+        k += 1
+        name = f"{stem}-{k}{suffix}"
+    return name
+
+
 class TriageMixin:
     """Flows, reachability and export (mixed into ``TracerApp``; ``self`` is the app)."""
 
     def action_export(self) -> None:
         what = f"{len(self.session.marks)} marked" if self.session.marks else f"{self.session.shown} shown"
-        self.query_one(PromptBar).open("export", "tracer-export.pcapng", placeholder=f"path for {what} packets")
+        self.query_one(PromptBar).open("export", unused_name("tracer-export", ".pcapng"),
+                                       placeholder=f"path for {what} packets")
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="export")
     def export(self, path: str) -> None:
