@@ -45,6 +45,8 @@ from tracer.hops.verdicts import PROTO_NAMES, flow_verdicts
 COARSE_WINDOW_NS = 10_000_000_000  # first grouping, before clock correction: tolerates 10 s of skew
 TAIL_MARGIN_NS = 1_000_000          # a packet this close to the end of its node's capture may just be cut off
 GSO_SUSPECT_LEN = 9216              # above a jumbo frame: a segmentation-offload aggregate, not a wire packet
+LATER_COLUMNS = ("i_ver", "i_src", "i_dst", "i_proto", "i_sport", "i_dport", "i_len", "tcp_flags", "icmp_id",
+                 "icmp_type")
 COLUMNS = ("ts_ns", "source", "encap", "vni", "o_ver", "o_src", "o_dst", "o_proto", "o_ttl", "o_sport", "o_dport",
            "i_ver", "i_src", "i_dst", "i_proto", "i_ttl", "i_ipid", "i_sport", "i_dport", "i_len", "tcp_flags",
            "tcp_seq", "tcp_ack", "icmp_type", "icmp_code", "icmp_id", "icmp_seq", "flags", "origlen")
@@ -596,7 +598,7 @@ def _analyze(index: Any, cluster: Any, cni: str | None, window_ns: int) -> HopAn
     pod_node = {name: node for name, node in facts.pods.values()}
     pinfo = [(name, node if node is not None or not (iface or "").startswith("pod:")
               else pod_node.get(iface[4:]), iface) for name, node, iface in pinfo]
-    row_point = src_point[c["source"].astype(np.int64)] if n else np.empty(0, dtype=np.int64)
+    row_point = src_point.astype(np.int32)[c["source"]] if n else np.empty(0, dtype=np.int32)
     wire = D.wire_class(c) if n else np.empty(0, dtype=np.uint8)
     # flannel's UDP backend: the index does not look inside UDP 8285; read those frames' inner packets here.
     udp_rows = np.flatnonzero(wire == D.WIRE_FLANNEL_UDP)
@@ -640,8 +642,8 @@ def _analyze(index: Any, cluster: Any, cni: str | None, window_ns: int) -> HopAn
     row_node = point_node[row_point] if n else np.empty(0, dtype=np.int64)
     src_key = T.addr_key(c["i_ver"], c["i_src"])
     dst_key = T.addr_key(c["i_ver"], c["i_dst"])
-    spos = topo.lookup(src_key)
-    dpos = topo.lookup(dst_key)
+    spos = topo.lookup(src_key).astype(np.int32)
+    dpos = topo.lookup(dst_key).astype(np.int32)
     a._pmtu = pmtu_errors(index, c, dst_key)
     addr_node = np.r_[topo.addr_node, -1]          # position -1 → the trailing "unknown"
     addr_kind = np.r_[topo.addr_kind, T.KIND_UNKNOWN].astype(np.int8)
@@ -663,8 +665,14 @@ def _analyze(index: Any, cluster: Any, cni: str | None, window_ns: int) -> HopAn
     # of what is alive at once (~8 bytes a packet each).
     del key_src, coarse, row_node, row_src_node, row_dst_node
     packet_id = assign_packet_ids(c, ts, window_ns=window_ns) if n else np.empty(0, dtype=np.int64)
+    packet_id = packet_id.astype(np.int32)       # row numbers and ids below 2**31 from here on: half the bytes
     n_pk = int(packet_id.max()) + 1 if n and (packet_id >= 0).any() else 0
-    ok_rows = np.flatnonzero(packet_id >= 0)
+    ok_rows = np.flatnonzero(packet_id >= 0).astype(np.int32)
+    # Outer headers, sequence numbers and the like were for the topology, clocks and identity; the later stages
+    # read only these. The index's cached whole-column rebuilds of the others go now, not at the end.
+    c = {name: c[name] for name in LATER_COLUMNS}
+    if hasattr(index, "drop_cache"):
+        index.drop_cache()
     a.points = points
     a._src_point = src_point
     a._n = n
@@ -675,7 +683,7 @@ def _analyze(index: Any, cluster: Any, cni: str | None, window_ns: int) -> HopAn
     order = ok_rows[np.lexsort((ts[ok_rows], packet_id[ok_rows]))]
     counts = np.bincount(packet_id[order], minlength=n_pk)
     starts = np.r_[0, np.cumsum(counts)]
-    rank = np.arange(len(order)) - np.repeat(starts[:-1], counts)   # observation number within its packet
+    rank = (np.arange(len(order)) - np.repeat(starts[:-1], counts)).astype(np.int32)   # observation number
 
     # 4. Representative tuple per packet: the observation whose endpoints are most pod-like (post-DNAT).
     podlike = np.isin(addr_kind, (T.KIND_POD, T.KIND_NODE)).astype(np.int8)
@@ -954,14 +962,14 @@ def _flows(c: dict[str, np.ndarray], rep: np.ndarray, src_key: np.ndarray, dst_k
     n_pk = len(rep)
     proto = c["i_proto"][rep].astype(np.int64)
     icmp = (proto == 1) | (proto == 58)
-    sp = np.where(icmp, c["icmp_id"][rep], c["i_sport"][rep]).astype(np.int64)
-    dp = np.where(icmp, c["icmp_id"][rep], c["i_dport"][rep]).astype(np.int64)
+    sp = np.where(icmp, c["icmp_id"][rep], c["i_sport"][rep]).astype(np.int32)
+    dp = np.where(icmp, c["icmp_id"][rep], c["i_dport"][rep]).astype(np.int32)
     sk, dk = src_key[rep], dst_key[rep]
     swap = (sk > dk) | ((sk == dk) & (sp > dp))
-    lo_k, hi_k = np.where(swap, dk, sk), np.where(swap, sk, dk)
-    lo_p, hi_p = np.where(swap, dp, sp), np.where(swap, sp, dp)
-    _, finv = np.unique(hash_columns([proto, lo_k, lo_p, hi_k, hi_p]), return_inverse=True)
-    del sk, dk, lo_k, hi_k, lo_p, hi_p
+    # The canonical (lower, higher) endpoint columns are built one at a time while hashed (peak memory).
+    _, finv = np.unique(hash_columns([proto, lambda: np.where(swap, dk, sk), lambda: np.where(swap, dp, sp),
+                                      lambda: np.where(swap, sk, dk), lambda: np.where(swap, sp, dp)]),
+                        return_inverse=True)
     flow = renumber_by_first_row(finv.astype(np.int64).ravel())
     del finv
     n_fl = int(flow.max()) + 1
