@@ -205,10 +205,149 @@ def test_compact_store_round_trip_is_exact(breaks: str | None) -> None:
         assert got.dtype == SCHEMA[name] and np.array_equal(got, want), name
         assert np.array_equal(store.column(name, 4321, 7000), want[4321:7000]), name
     if breaks is None:
-        assert store.nbytes() / len(store) < 64
+        assert store.nbytes() / len(store) < 60
         assert "origlen" not in store._phys  # noqa: SLF001 - equal to caplen: not stored
     if breaks == "origlen":                   # a cut frame: stored from then on, narrow until 70000 widened it
         assert store._phys["origlen"].data.dtype == np.uint32  # noqa: SLF001
+
+
+def _ts_case(case: str, rng: np.random.Generator) -> tuple[np.ndarray, list[int]]:
+    """Timestamps (int64 ns) and the batch sizes they are appended in, for one ``ts_ns`` storage case."""
+    n = 6000
+    steady = T0 + np.cumsum(rng.integers(0, 200_000, n))           # ~10 k packets/s
+    sizes = [1000, 5000]
+    if case == "gaps":                     # idle gaps longer than 2^32 ns (4.29 s), one of them inside a batch
+        steady[1500:] += 5_000_000_000
+        steady[4321:] += 3_600 * 10**9
+    elif case == "backwards":              # steps back inside a batch and across batch boundaries
+        for k in rng.choice(n, 40, replace=False):
+            steady[k] -= int(rng.integers(1, 2 * 10**9))
+        sizes = [331, 1000, 17, 2500, 2152]
+        steady[331] = steady[330] - 1_500_000_000         # below the base of the block the last batch started
+        steady[1331] = steady[1330] - 100_000_000          # 0.1 s back: within the room a started block leaves
+    elif case == "late_exception":         # a block partly stored, then the next batch no longer fits its base
+        steady[1000:] -= 3 * 10**9         # below the base of the block rows 960..999 started
+        steady[3000:] += 10 * 10**9        # and above it, two batches later
+        sizes = [1000, 2000, 3000]
+    elif case == "unaligned":              # batches of any size, one row at a time included
+        sizes = [1, 1, 63, 1, 64, 65, 127, 500, 1]
+        sizes.append(n - sum(sizes))
+    elif case == "extremes":               # garbage times: the int64 range, negatives, no order at all
+        steady = rng.integers(-(1 << 63), (1 << 63) - 1, n, dtype=np.int64, endpoint=True)
+        steady[:4] = [-(1 << 63), (1 << 63) - 1, 0, -1]
+        sizes = [3, 1000, 4997]
+    return steady, sizes
+
+
+@pytest.mark.parametrize("case", ["steady", "gaps", "backwards", "late_exception", "unaligned", "extremes"])
+def test_compact_store_ts_round_trip_is_exact(case: str) -> None:
+    """ts_ns (block base + uint32 offset) reads back exactly after every batch: whole, windows, take, slices,
+    reordered and trimmed; a block that does not fit is an exception on its own, the column stays compact."""
+    from tracer.capture.index import SCHEMA
+    from tracer.capture.store import TS_BLOCK, ColumnStore
+
+    rng = np.random.default_rng(11)
+    want, sizes = _ts_case(case, rng)
+    cols = _random_columns(rng, len(want))
+    cols["ts_ns"] = want
+    store = ColumnStore(SCHEMA)
+    stored = 0
+    early = None
+    for size in sizes:
+        store.append({name: v[stored:stored + size] for name, v in cols.items()})
+        stored += size
+        if early is None and stored > 500:
+            early = (stored, store.slice(0, stored))      # a reader's view taken before later batches
+        assert np.array_equal(store.column("ts_ns"), want[:stored]), stored
+        lo = int(rng.integers(0, stored))
+        assert np.array_equal(store.column("ts_ns", lo, lo + 64), want[lo:min(lo + 64, stored)]), (stored, lo)
+    assert np.array_equal(early[1].column("ts_ns"), want[:early[0]])
+    rows = rng.integers(0, len(want), 40)
+    for got in (store.take("ts_ns", rows), store.take("ts_ns", np.concatenate([rows] * 10))):
+        assert got.dtype == np.int64 and np.array_equal(got, want[np.resize(rows, len(got))])
+    window = store.slice(900, 4000)
+    assert np.array_equal(window.column("ts_ns"), want[900:4000])
+    assert np.array_equal(window.take("ts_ns", np.array([0, 3099, 100])), want[[900, 3999, 1000]])
+    for k in range(0, len(want), 997):                      # single rows across block edges
+        assert int(store.column("ts_ns", k, k + 1)[0]) == int(want[k])
+    order = np.argsort(want, kind="stable")
+    assert np.array_equal(store.reordered(order).column("ts_ns"), want[order])
+    store.trim()
+    assert np.array_equal(store.column("ts_ns", 0, len(want)), want)
+    blocks = -(-len(want) // TS_BLOCK)
+    exceptions = len(store._tsx[0])  # noqa: SLF001 - the blocks stored with high parts
+    if case == "extremes":
+        assert exceptions > blocks * 0.9
+    else:
+        assert exceptions <= {"steady": 0, "unaligned": 0, "gaps": 2, "backwards": 41, "late_exception": 2}[case]
+        assert store.nbytes() / len(store) < 60
+    others = sum(g.data.nbytes for name, g in store._phys.items()  # noqa: SLF001
+                 if not name.startswith("ts_"))
+    ts_bytes = store.nbytes() - others
+    assert ts_bytes <= 4 * len(want) + 8 * blocks + exceptions * (8 + 4 * TS_BLOCK)
+
+
+def test_ts_reader_on_another_thread_sees_exact_values() -> None:
+    """A reader thread reading ts_ns windows, takes and whole columns while batches (with gaps that make
+    exceptions, and steps back) are appended only ever sees the exact values of the rows already stored."""
+    import threading
+
+    from tracer.capture.index import SCHEMA
+    from tracer.capture.store import ColumnStore
+
+    rng = np.random.default_rng(5)
+    n = 40_000
+    want = T0 + np.cumsum(rng.integers(-50_000, 300_000, n))
+    want[rng.choice(n, 30, replace=False)] += 6 * 10**9
+    cols = _random_columns(rng, n)
+    cols["ts_ns"] = want
+    store = ColumnStore(SCHEMA)
+    done = threading.Event()
+    wrong: list[str] = []
+
+    def read() -> None:
+        r = np.random.default_rng(6)
+        while not done.is_set() and not wrong:
+            n_seen = len(store)
+            if not n_seen:
+                continue
+            lo = int(r.integers(0, n_seen))
+            if not np.array_equal(store.column("ts_ns", lo, lo + 64), want[lo:min(lo + 64, n_seen)]):
+                wrong.append(f"window at {lo}")
+            rows = r.integers(0, n_seen, 20)
+            if not np.array_equal(store.take("ts_ns", rows), want[rows]):
+                wrong.append("take")
+            whole = store.column("ts_ns")
+            if not np.array_equal(whole, want[:len(whole)]):
+                wrong.append("whole")
+
+    reader = threading.Thread(target=read, daemon=True)
+    reader.start()
+    at = 0
+    while at < n:
+        size = int(rng.integers(1, 700))
+        store.append({name: v[at:at + size] for name, v in cols.items()})
+        at += size
+    done.set()
+    reader.join(10)
+    assert not wrong, wrong[:3]
+    assert np.array_equal(store.column("ts_ns"), want)
+
+
+def test_index_of_the_benchmark_mix_is_compact(shared_dir, tmp_path: Path) -> None:
+    """The benchmark's overlay mix: under 60 index bytes a packet (ts_ns 4 + a little), timestamps exact."""
+    import subprocess
+    import sys
+
+    from tracer.capture.pcap import PcapReader
+    from tracer.capture.source import open_capture
+
+    out = tmp_path / "mix.pcap"
+    subprocess.run([sys.executable, str(shared_dir / "tools" / "gen_overlay_pcap.py"), "20000", str(out)],
+                   check=True, capture_output=True)
+    index = load_index([str(out)])
+    assert index.bytes_used() / len(index) < 60
+    assert np.array_equal(index["ts_ns"], PcapReader(open_capture(str(out))).read(1 << 20).ts_ns)
 
 
 def test_compact_store_matches_dense_decode_on_real_captures(public_captures: Path) -> None:
