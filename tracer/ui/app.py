@@ -182,7 +182,7 @@ class TracerApp(LoadingMixin, NavigationMixin, TriageMixin, App):
                 with Vertical(id="side", classes="pane"):
                     yield HopLadder(id="hops", classes="pane")
                     yield VerdictPanel(id="verdict", classes="pane")
-        yield PromptBar(id="prompt")
+        yield PromptBar(id="prompt", cluster=lambda: self.session.cluster)  # (its names are completed)
         yield ProgressBar(id="progress", show_eta=False)
         yield StatusBar(id="status")
         yield Footer()
