@@ -202,6 +202,12 @@ async def test_tab_lists_several_candidates_and_cluster_names(scenario) -> None:
         want = [i for i, (_, _, frame) in enumerate(scenario_packets())
                 if tomcat in (inner_ip(frame).src, inner_ip(frame).dst)]
         assert want and list(app.session.view) == want
+        await pilot.press("slash", "ctrl+u", "t", "tab")  # many candidates: still one line, cut with "…"
+        await pilot.pause()
+        many = [f for f in VOCAB.fields if f.startswith("t")]
+        assert field.value == "tcp" and len(many) > 10
+        assert prompt.hint.startswith(f"{len(many)} fields: ") and "\n" not in prompt.hint
+        assert prompt.hint.endswith("…") and len(prompt.hint) <= SIZE[0]
 
 
 @run_async

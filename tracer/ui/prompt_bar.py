@@ -94,8 +94,12 @@ class PromptBar(Vertical):
         field = self.query_one("#prompt-input", Input)
         # The line's CSS colour is the error colour; candidates take the input's own text colour, dimmed.
         style = Style(color=field.rich_style.color, dim=True)
-        self.query_one("#prompt-error", Static).update(Text(clean(message), style=style, no_wrap=True,
-                                                            overflow="ellipsis"))
+        line = self.query_one("#prompt-error", Static)
+        text = Text(clean(message), style=style, no_wrap=True)
+        width = line.size.width or self.size.width
+        if width:  # one line whatever the number of candidates (the count leads it): the panes keep their room
+            text.truncate(width, overflow="ellipsis")
+        line.update(text)
         self.remove_class("-error")
         self._hint_for = field.value
 
