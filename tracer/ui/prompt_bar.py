@@ -36,9 +36,10 @@ class PromptBar(Vertical):
         Binding("escape", "close", "Close", id="prompt.close", tooltip="Close the prompt", show=False),
         # Tab and Shift+Tab must not carry the focus (and the half-typed value) away from an open prompt: the
         # app's pane cycling stands aside while the prompt has the focus, and these keep the key from reaching
-        # the screen's own focus-next. Tab completes in the filter prompt and stays in the others.
+        # the screen's own focus-next. Tab completes in the filter prompt and stays in the others; "→ accepts"
+        # is Input's own key for the grey suggestion (at the end of the line), listed here as nowhere else.
         Binding("tab", "complete", "Complete", id="prompt.complete",
-                tooltip="Complete the filter field or value at the cursor (→ takes the grey suggestion)",
+                tooltip="Complete a filter field or value (→ accepts)",
                 show=False),
         Binding("shift+tab", "stay", "Stay", id="prompt.stay", tooltip="Shift+Tab keeps the focus in the prompt",
                 show=False),
