@@ -52,6 +52,20 @@ def test_vocabulary_values_without_and_with_a_cluster(tmp_path) -> None:
     assert set(vocab.values["k8s.node"]) == set(NODES)
 
 
+def test_cluster_names_a_filter_cannot_hold_are_left_out() -> None:
+    """A name from a cluster dump with a control character, a space or a quote is never offered (it would be
+    typed into the prompt raw); ordinary names are, sorted and once each."""
+    from types import SimpleNamespace as NS
+
+    pods = [NS(namespace="python", name="tomcat"), NS(namespace="python", name="tomcat"),
+            NS(namespace="evil", name="x\x1b[31mred"), NS(namespace="evil", name='a"b'), NS(namespace="e", name="a b")]
+    cluster = NS(namespaces={"python": 1, "ev\x07il": 1, "linux": 1}, pods=pods, nodes=[NS(name="node-1")])
+    vocab = filter_vocabulary(cluster)
+    assert vocab.values["k8s.ns"] == ("linux", "python")
+    assert vocab.values["k8s.pod"] == ("python/tomcat",)
+    assert vocab.values["k8s.node"] == ("node-1",)
+
+
 # ----- which candidates where ----------------------------------------------------------------------------------
 @pytest.mark.parametrize(("text", "want"), [
     ("hop.r", ("hop.role",)),

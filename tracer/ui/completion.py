@@ -27,6 +27,7 @@ from tracer.hops.roles import ROLES
 # The filter tokenizer's word characters (tracer.capture.filter._TOKEN ``word``): what one field name or bare
 # value can hold (``k8s.pod``, ``python/tomcat``, ``10.244.1.5``, ``fe80::1``).
 _WORD_CHARS = re.compile(r"[A-Za-z0-9_.:/\-]*$")
+_BARE = re.compile(r"[A-Za-z0-9_.:/\-]+")
 # ``FIELD OP`` just before the value being typed (an opening quote is allowed). Orderings (< > …) are left out:
 # the fields with named values are text.
 _VALUE_CONTEXT = re.compile(
@@ -100,10 +101,16 @@ def filter_vocabulary(cluster: Any = None) -> Vocabulary:
     extra = tuple(make_resolvers(FieldContext()))
     values: dict[str, tuple[str, ...]] = {"hop.role": tuple(ROLES), "verdict": tuple(VERDICTS)}
     if cluster is not None:
-        values["k8s.ns"] = tuple(sorted(getattr(cluster, "namespaces", None) or ()))
-        values["k8s.pod"] = tuple(sorted({f"{p.namespace}/{p.name}" for p in getattr(cluster, "pods", ()) or ()}))
-        values["k8s.node"] = tuple(sorted({n.name for n in getattr(cluster, "nodes", ()) or ()}))
+        values["k8s.ns"] = _names(getattr(cluster, "namespaces", None) or ())
+        values["k8s.pod"] = _names(f"{p.namespace}/{p.name}" for p in getattr(cluster, "pods", ()) or ())
+        values["k8s.node"] = _names(n.name for n in getattr(cluster, "nodes", ()) or ())
     return Vocabulary(fields=tuple(sorted({*builtin, *extra})), builtin=builtin, values=values)
+
+
+def _names(names: Any) -> tuple[str, ...]:
+    """Sorted distinct names a filter can hold as a bare word. A cluster dump is input like any other: a name
+    with a space, a quote or a control character would be inserted into the prompt as-is, so it is left out."""
+    return tuple(sorted({n for n in names if isinstance(n, str) and n and _BARE.fullmatch(n)}))
 
 
 def _value_matches(value: str, word: str) -> bool:
