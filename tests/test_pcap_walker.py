@@ -10,7 +10,7 @@ import pytest
 from scapy.layers.inet import IP, TCP, UDP
 from scapy.layers.l2 import Ether
 
-import tracer.capture.pcap as pcap
+import tracer.capture.walker as walker
 from capture_writers import pcap_bytes
 from tracer.capture.index import load_index
 
@@ -28,18 +28,18 @@ def _big(order: str) -> bytes:
 
 def _indexes(path: Path, monkeypatch: pytest.MonkeyPatch):
     started = []
-    popen = pcap.subprocess.Popen
+    popen = walker.subprocess.Popen
 
     def spy(*args, **kwargs):
         started.append(args[0])
         return popen(*args, **kwargs)
 
-    monkeypatch.setattr(pcap.subprocess, "Popen", spy)
-    monkeypatch.setattr(pcap, "WALKER_MIN_BYTES", 1 << 20)
+    monkeypatch.setattr(walker.subprocess, "Popen", spy)
+    monkeypatch.setattr(walker, "WALKER_MIN_BYTES", 1 << 20)
     walked = load_index([str(path)])
     assert len(started) == 1                     # the walk did run in a child
-    monkeypatch.setattr(pcap.subprocess, "Popen", popen)
-    monkeypatch.setattr(pcap, "WALKER_MIN_BYTES", 1 << 62)
+    monkeypatch.setattr(walker.subprocess, "Popen", popen)
+    monkeypatch.setattr(walker, "WALKER_MIN_BYTES", 1 << 62)
     local = load_index([str(path)])
     return walked, local
 

@@ -6,62 +6,63 @@ gathered with numpy afterwards, then validated: the first record whose caplen no
 (> max(snaplen, 262144), libpcap's rule) ends the file as damaged and the records before it are kept.
 Nothing is ever allocated by a length read from the file: frames stay in the mmap.
 A large complete file is walked, after its first batch, by a child interpreter running the same loop
-(``_WALKER``) and streaming offsets through a pipe, so the walk runs on another core without holding this
-process's GIL; its offsets are validated here exactly like the in-process ones.
+(``_WALKER``, through ``tracer.capture.walker``) and streaming offsets through a pipe, so the walk runs on another
+core without holding this process's GIL; its offsets are validated here exactly like the in-process ones.
 """
 
 from __future__ import annotations
 
-import fcntl
 import struct
-import subprocess
-import sys
-import weakref
 from array import array
 
 import numpy as np
 
 from tracer.capture.records import HARD_MAX_CAPLEN, MAX_SNAPLEN, Interface, ReaderState, Records
 from tracer.capture.source import PCAP_MAGICS, CaptureFile
+from tracer.capture.walker import Walker, worth_walking
 
 _RECORD_HEADER = 16
 _FILE_HEADER = 24
 # libpcap's LT_RESERVED1: bits 16-25 of the link-type field must be zero (bits 26-31 carry the FCS length).
 _LT_RESERVED = 0x03FF0000
-#: A complete file with more than this many bytes left after the first batch is walked by a child process.
-WALKER_MIN_BYTES = 16 << 20
-#: The record walk of ``PcapReader._scan`` as a program: fd, start, size and byte order in argv, the offsets of
-#: every whole record header from start (native int64) on stdout, in chunks. It trusts caplen exactly as
-#: ``_scan`` does; the parent validates what it gets.
+#: The record walk of ``PcapReader._scan`` as a walker program (``tracer.capture.walker``): byte order in
+#: argv[4]; the offsets of every whole record header from start (native int64) on stdout, in chunks. It trusts
+#: caplen exactly as ``_scan`` does; the parent validates what it gets.
 _WALKER = """
 import mmap, struct, sys
 from array import array
-fd, off, size, order = int(sys.argv[1]), int(sys.argv[2]), int(sys.argv[3]), sys.argv[4]
-mm = mmap.mmap(fd, 0, access=mmap.ACCESS_READ)
-size = min(size, len(mm))
-u = struct.Struct(order + "I").unpack_from
-out = sys.stdout.buffer
-end = off + 16 > size
-while not end:
-    offs = array("q")
-    ap = offs.append
-    try:
-        for _ in range(2048):
-            ap(off); (c,) = u(mm, off + 8); off += c + 16
-            ap(off); (c,) = u(mm, off + 8); off += c + 16
-            ap(off); (c,) = u(mm, off + 8); off += c + 16
-            ap(off); (c,) = u(mm, off + 8); off += c + 16
-    except struct.error:
-        offs.pop()
-        end = True
-    while offs and offs[-1] + 16 > size:
-        offs.pop()
-        end = True
-    try:
-        out.write(offs.tobytes())
-        out.flush()
-    except (BrokenPipeError, OSError):
-        break
+
+
+def walk(fd, off, size, order):
+    # A function, not module level: its names are fast locals, not dictionary lookups.
+    mm = mmap.mmap(fd, 0, access=mmap.ACCESS_READ)
+    size = min(size, len(mm))
+    u = struct.Struct(order + "I").unpack_from
+    out = sys.stdout.buffer
+    end = off + 16 > size
+    while not end:
+        offs = array("q")
+        ap = offs.append
+        try:
+            for _ in range(2048):
+                ap(off); (c,) = u(mm, off + 8); off += c + 16
+                ap(off); (c,) = u(mm, off + 8); off += c + 16
+                ap(off); (c,) = u(mm, off + 8); off += c + 16
+                ap(off); (c,) = u(mm, off + 8); off += c + 16
+        except struct.error:
+            offs.pop()
+            end = True
+        while offs and offs[-1] + 16 > size:
+            offs.pop()
+            end = True
+        try:
+            out.write(offs.tobytes())
+            out.flush()
+        except (BrokenPipeError, OSError):
+            return
+
+
+walk(int(sys.argv[1]), int(sys.argv[2]), int(sys.argv[3]), sys.argv[4])
 """
 
 
@@ -77,7 +78,7 @@ class PcapReader:
         self.max_caplen = MAX_SNAPLEN
         self._snap_noted = False
         self._u32 = struct.Struct(self.order + "I").unpack_from
-        self._walker: subprocess.Popen | None = None
+        self._walker: Walker | None = None
         self._walker_tried = False
         self._hdr = np.dtype([("sec", self.order + "u4"), ("frac", self.order + "u4"),
                               ("caplen", self.order + "u4"), ("origlen", self.order + "u4")])
@@ -179,53 +180,23 @@ class PcapReader:
         a child interpreter that streams offsets through a pipe while this process gathers, decodes and appends.
         """
         if self._walker is None and not self._walker_tried and complete and self.state.count > 0 \
-                and size - self.state.pos > WALKER_MIN_BYTES:
-            self._start_walker(size)
+                and worth_walking(size - self.state.pos):
+            self._walker_tried = True
+            fd = self.cf._fileno()  # noqa: SLF001 - the mapped descriptor: the child walks the same file
+            self._walker = Walker.start(_WALKER, fd, self.state.pos, size, self.order)
         if self._walker is None:
             return self._scan(mm, size, max_records)
-        want = max_records * 8
-        buf = bytearray(want)
-        view = memoryview(buf)
-        got = 0
-        pipe = self._walker.stdout
-        while got < want:
-            n = pipe.readinto(view[got:])
-            if not n:
-                break
-            got += n
-        offs = array("q")
-        offs.frombytes(bytes(view[:got - got % 8]))
-        if got < want:
-            self._stop_walker()
-            if got % 8 or (offs and offs[-1] + _RECORD_HEADER > size):
-                # A walker that died mid-write: walk the rest here, from what it did give.
-                offs = array("q")
-                self._walker_tried = True
-                return self._scan(mm, size, max_records)
+        offs = self._walker.read(max_records)
+        if offs is None or len(offs) < max_records:
+            self._walker = None                     # the walk ended (the process is gone)
+        if not offs or offs[-1] + _RECORD_HEADER > size:
+            # A walker that died (mid-write, or before the end): walk the rest here, from what it did give.
+            return self._scan(mm, size, max_records)
         return offs
-
-    def _start_walker(self, size: int) -> None:
-        self._walker_tried = True
-        if not sys.executable:
-            return
-        try:
-            fd = self.cf._fileno()  # noqa: SLF001 - the mapped descriptor: the child walks the same file
-            self._walker = subprocess.Popen(
-                [sys.executable, "-I", "-S", "-c", _WALKER, str(fd), str(self.state.pos), str(size), self.order],
-                stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, pass_fds=(fd,))
-        except (OSError, ValueError, subprocess.SubprocessError):
-            self._walker = None
-            return
-        self._walker_end = weakref.finalize(self, _end_walker, self._walker)
-        try:
-            # A deep pipe lets the walker run a batch or more ahead while this process decodes (Linux).
-            fcntl.fcntl(self._walker.stdout.fileno(), getattr(fcntl, "F_SETPIPE_SZ", 1031), 1 << 20)
-        except OSError:
-            pass
 
     def _stop_walker(self) -> None:
         if self._walker is not None:
-            self._walker_end()
+            self._walker.stop()
             self._walker = None
 
     def _scan(self, mm, size: int, max_records: int) -> array:
@@ -260,10 +231,3 @@ class PcapReader:
             offs.pop()
         return offs
 
-
-def _end_walker(proc: subprocess.Popen) -> None:
-    """Stop a walker process and reap it (a reader done early, or dropped, leaves nothing behind)."""
-    if proc.poll() is None:
-        proc.kill()
-    proc.stdout.close()
-    proc.wait()
