@@ -161,7 +161,7 @@ class PromptBar(Vertical):
             self.show_hint(f"{len(found.candidates)} {kind}: " + "  ".join(found.candidates))
 
     def action_stay(self) -> None:
-        """Tab in the prompt: the focus stays on the input."""
+        """Shift+Tab in the prompt (and Tab outside the filter prompt): the focus stays on the input."""
         self.query_one("#prompt-input", Input).focus()
 
     def action_close(self) -> None:
