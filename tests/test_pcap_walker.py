@@ -10,6 +10,7 @@ import pytest
 from scapy.layers.inet import IP, TCP, UDP
 from scapy.layers.l2 import Ether
 
+import tracer.capture.pcap as pcap
 import tracer.capture.walker as walker
 from capture_writers import pcap_bytes
 from tracer.capture.index import load_index
@@ -76,3 +77,21 @@ def test_walker_index_equals_in_process_walk(tmp_path: Path, monkeypatch: pytest
     assert walked["offset"].tolist() == [o + 16 for o in offsets[:len(walked)]]
     if damage != "none":
         assert walked.warnings and "kept 31337 packets" in walked.warnings[0]
+
+
+@pytest.mark.parametrize("program", [
+    "pass",                                                    # exits at once, nothing written
+    "import sys; sys.stdout.buffer.write(b'\\0' * 12)",        # dies after half a value
+    None,                                                      # the right offsets, then silence
+], ids=["silent", "dies-mid-value", "stops-early"])
+def test_walker_failures_fall_back_exactly(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                          program: str | None) -> None:
+    """Whatever a failing child streams, the rest is walked in-process: no packet lost, no false warning."""
+    path = tmp_path / "big.pcap"
+    path.write_bytes(_big("<"))
+    if program is None:
+        program = pcap._WALKER.replace("while not end:", "for _ in range(2):")
+    monkeypatch.setattr(pcap, "_WALKER", program)
+    walked, local = _indexes(path, monkeypatch)
+    _same(walked, local)
+    assert len(walked) == 40_000 and not walked.warnings
