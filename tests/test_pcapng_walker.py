@@ -19,10 +19,12 @@ import pytest
 from scapy.layers.inet import IP, TCP, UDP
 from scapy.layers.l2 import Ether
 
+import tracer.capture.index as index_module
 import tracer.capture.pcapng as pcapng
 import tracer.capture.walker as walker
 from capture_writers import block, epb, idb, nrb, shb, spb
 from tracer.capture.index import load_index
+from tracer.errors import CaptureError
 
 T0 = 1_700_000_000_000_000_000
 FRAMES = [bytes(Ether() / IP(src="10.244.1.3", dst="10.244.2.5") / TCP(sport=40000, dport=80) / (b"x" * n))
@@ -126,7 +128,7 @@ def test_mixed_sections_and_block_kinds(tmp_path: Path, monkeypatch: pytest.Monk
     assert walked.warnings and "snaplen 200" in walked.warnings[0]   # the small snaplen's note, once
 
 
-DAMAGES = ["cut-block-body", "cut-block-header", "length-zero", "length-odd", "length-huge", "trailer",
+DAMAGES = ["cut-block-body", "cut-block-header", "cut-epb-header", "length-zero", "length-odd", "length-huge", "trailer",
            "bad-bom", "iface-out-of-range", "caplen-over-block", "garbage-type-length"]
 
 
@@ -149,6 +151,8 @@ def test_damaged_files(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, damage: 
         data = data[:pos + 40]
     elif damage == "cut-block-header":
         data = data[:pos + 6]
+    elif damage == "cut-epb-header":
+        data = data[:pos + 20]          # type and length readable, the rest of the 32-byte minimum missing
     elif damage == "length-zero":
         data[pos + 4:pos + 8] = struct.pack(order + "I", 0)
     elif damage == "length-odd":
@@ -239,3 +243,33 @@ def test_random_damage(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, seed: in
     path.write_bytes(bytes(data))
     walked, local = _indexes(path, monkeypatch, must_start=False)
     _same(walked, local)
+
+
+def test_public_pcapng_captures(public_captures: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every public pcapng capture (all block types, mixed-endian sections, ISBs, SPBs, 95 IDBs, corrupt files),
+    walked by a child from its second record on, indexes exactly as in-process (or fails with the same error)."""
+    files = sorted(p for p in public_captures.rglob("*") if p.is_file() and p.read_bytes()[:4] == b"\n\r\r\n")
+    assert len(files) >= 20
+    started = []
+    popen = walker.subprocess.Popen
+
+    def spy(*args, **kwargs):
+        started.append(args[0])
+        return popen(*args, **kwargs)
+
+    monkeypatch.setattr(walker.subprocess, "Popen", spy)
+    monkeypatch.setattr(index_module, "FIRST_BATCH", 1)
+    for path in files:
+        results = []
+        for threshold in (-1, 1 << 62):              # always a walker, never one
+            monkeypatch.setattr(walker, "WALKER_MIN_BYTES", threshold)
+            try:
+                results.append(load_index([str(path)]))
+            except CaptureError as exc:
+                results.append(str(exc))
+        walked, local = results
+        if isinstance(walked, str) or isinstance(local, str):
+            assert walked == local, path.name
+        else:
+            _same(walked, local)
+    assert len(started) >= len(files) // 2           # most files had a second record to walk in the child

@@ -349,8 +349,8 @@ class PcapngReader:
             self._walker = None                         # the walk ended (the process is gone)
         if not got:
             return False
-        fresh = np.frombuffer(got, dtype=np.int64)
-        self._walked = np.concatenate([self._walked, fresh]) if len(self._walked) else fresh
+        # Only called once every buffered block lies before ``pos``: nothing of the old buffer is needed.
+        self._walked = np.frombuffer(got, dtype=np.int64)
         return True
 
     def _note_snaplen(self, gid: np.ndarray, caplen: np.ndarray) -> None:
