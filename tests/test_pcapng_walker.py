@@ -128,8 +128,8 @@ def test_mixed_sections_and_block_kinds(tmp_path: Path, monkeypatch: pytest.Monk
     assert walked.warnings and "snaplen 200" in walked.warnings[0]   # the small snaplen's note, once
 
 
-DAMAGES = ["cut-block-body", "cut-block-header", "cut-epb-header", "length-zero", "length-odd", "length-huge", "trailer",
-           "bad-bom", "iface-out-of-range", "caplen-over-block", "garbage-type-length"]
+DAMAGES = ["cut-block-body", "cut-block-header", "cut-epb-header", "length-zero", "length-odd", "length-huge",
+           "trailer", "bad-bom", "iface-out-of-range", "caplen-over-block", "garbage-type-length"]
 
 
 @pytest.mark.parametrize("section", [0, 1])
