@@ -1,4 +1,5 @@
-"""Tiny, independent capture writers for tests (struct only): classic pcap and pcapng in either byte order.
+"""Tiny, independent capture writers for tests (struct only): classic pcap and pcapng in either byte order; and
+``assert_same_index``, the column-by-column comparison the walker tests make of two indexes of one file.
 
 They are written from the file format specs, not from tracer's readers, so a reader bug does not hide itself.
 """
@@ -71,3 +72,15 @@ def nrb(order: str, entries: list[tuple[bytes, str]]) -> bytes:
         body += struct.pack(order + "HH", 1 if len(addr) == 4 else 2, len(value)) + _pad(value)
     body += struct.pack(order + "HH", 0, 0)
     return block(order, 4, body)
+
+
+def assert_same_index(a, b) -> None:
+    """Two indexes of the same capture are equal: every column, the warnings, NRB names and sources."""
+    import numpy as np  # noqa: PLC0415 - the writers above need only struct
+
+    assert len(a) == len(b)
+    for name in a.columns:
+        assert np.array_equal(a[name], b[name]), name
+    assert a.warnings == b.warnings
+    assert a.names == b.names
+    assert a.sources == b.sources

@@ -5,14 +5,13 @@ from __future__ import annotations
 import struct
 from pathlib import Path
 
-import numpy as np
 import pytest
 from scapy.layers.inet import IP, TCP, UDP
 from scapy.layers.l2 import Ether
 
 import tracer.capture.pcap as pcap
 import tracer.capture.walker as walker
-from capture_writers import pcap_bytes
+from capture_writers import assert_same_index, pcap_bytes
 from tracer.capture.index import load_index
 
 T0 = 1_700_000_000_000_000_000
@@ -45,13 +44,6 @@ def _indexes(path: Path, monkeypatch: pytest.MonkeyPatch):
     return walked, local
 
 
-def _same(a, b) -> None:
-    assert len(a) == len(b)
-    for name in a.columns:
-        assert np.array_equal(a[name], b[name]), name
-    assert a.warnings == b.warnings
-
-
 @pytest.mark.parametrize("order", ["<", ">"])
 @pytest.mark.parametrize("damage", ["none", "cut-frame", "cut-header", "garbage-caplen"])
 def test_walker_index_equals_in_process_walk(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, order: str,
@@ -72,7 +64,7 @@ def test_walker_index_equals_in_process_walk(tmp_path: Path, monkeypatch: pytest
     path = tmp_path / "big.pcap"
     path.write_bytes(bytes(data))
     walked, local = _indexes(path, monkeypatch)
-    _same(walked, local)
+    assert_same_index(walked, local)
     assert len(walked) == (len(offsets) if damage == "none" else 31_337)
     assert walked["offset"].tolist() == [o + 16 for o in offsets[:len(walked)]]
     if damage != "none":
@@ -93,5 +85,5 @@ def test_walker_failures_fall_back_exactly(tmp_path: Path, monkeypatch: pytest.M
         program = pcap._WALKER.replace("while not end:", "for _ in range(2):")
     monkeypatch.setattr(pcap, "_WALKER", program)
     walked, local = _indexes(path, monkeypatch)
-    _same(walked, local)
+    assert_same_index(walked, local)
     assert len(walked) == 40_000 and not walked.warnings

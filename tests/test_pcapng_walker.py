@@ -14,7 +14,6 @@ import sys
 from functools import cache
 from pathlib import Path
 
-import numpy as np
 import pytest
 from scapy.layers.inet import IP, TCP, UDP
 from scapy.layers.l2 import Ether
@@ -22,7 +21,7 @@ from scapy.layers.l2 import Ether
 import tracer.capture.index as index_module
 import tracer.capture.pcapng as pcapng
 import tracer.capture.walker as walker
-from capture_writers import block, epb, idb, nrb, shb, spb
+from capture_writers import assert_same_index, block, epb, idb, nrb, shb, spb
 from tracer.capture.index import load_index
 from tracer.errors import CaptureError
 
@@ -60,15 +59,6 @@ def _indexes(path: Path, monkeypatch: pytest.MonkeyPatch, *, walked_share: float
     monkeypatch.setattr(walker, "WALKER_MIN_BYTES", 1 << 62)
     local = load_index([str(path)])
     return walked, local
-
-
-def _same(a, b) -> None:
-    assert len(a) == len(b)
-    for name in a.columns:
-        assert np.array_equal(a[name], b[name]), name
-    assert a.warnings == b.warnings
-    assert a.names == b.names
-    assert a.sources == b.sources
 
 
 def _isb(order: str, iface: int, ticks: int) -> bytes:
@@ -121,7 +111,7 @@ def test_mixed_sections_and_block_kinds(tmp_path: Path, monkeypatch: pytest.Monk
     path = tmp_path / "mixed.pcapng"
     _write(path, blocks)
     walked, local = _indexes(path, monkeypatch, walked_share=0.8)
-    _same(walked, local)
+    assert_same_index(walked, local)
     assert len(walked) == packets
     assert len(walked.sources) == 9
     assert "pod-1-350.default" in walked.names["10.244.1.100"]
@@ -172,7 +162,7 @@ def test_damaged_files(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, damage: 
         data[pos:pos + 8] = b"\xde\xad\xbe\xef\x03\x00\x00\x00"
     path.write_bytes(bytes(data))
     walked, local = _indexes(path, monkeypatch)
-    _same(walked, local)
+    assert_same_index(walked, local)
     before = sum(kind in ("epb", "spb") for kind, _ in blocks[:at])
     assert len(walked) == before
     assert walked.warnings and f"kept {before} packets" in walked.warnings[-1]
@@ -204,7 +194,7 @@ def test_walker_failures_fall_back_exactly(tmp_path: Path, monkeypatch: pytest.M
         program = pcapng._WALKER.replace("while not end:", "for _ in range(3):")
     monkeypatch.setattr(pcapng, "_WALKER", program)
     walked, local = _indexes(path, monkeypatch)
-    _same(walked, local)
+    assert_same_index(walked, local)
     assert len(walked) == packets
 
 
@@ -217,7 +207,7 @@ def test_generated_overlay_pcapng(tmp_path: Path, monkeypatch: pytest.MonkeyPatc
                     *(["--hops"] if hops else []), "8000", str(path)], check=True, capture_output=True)
     assert path.stat().st_size > 2 << 20
     walked, local = _indexes(path, monkeypatch, walked_share=0.7)
-    _same(walked, local)
+    assert_same_index(walked, local)
     assert len(walked) == 8000
     assert not walked.warnings
 
@@ -242,7 +232,7 @@ def test_random_damage(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, seed: in
         data = data[:rng.randrange(len(data) // 4, len(data))]
     path.write_bytes(bytes(data))
     walked, local = _indexes(path, monkeypatch, must_start=False)
-    _same(walked, local)
+    assert_same_index(walked, local)
 
 
 def test_public_pcapng_captures(public_captures: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -271,5 +261,5 @@ def test_public_pcapng_captures(public_captures: Path, monkeypatch: pytest.Monke
         if isinstance(walked, str) or isinstance(local, str):
             assert walked == local, path.name
         else:
-            _same(walked, local)
+            assert_same_index(walked, local)
     assert len(started) >= len(files) // 2           # most files had a second record to walk in the child
