@@ -33,9 +33,14 @@ MATCHES = {"matches", "~"}
 Resolver = Callable[[Any, str, Any], np.ndarray]
 
 
+def bare(value: Any) -> str:
+    """A filter value as text without surrounding quotes (``deny``, ``"deny"`` and ``'deny'`` are one value)."""
+    return str(value).strip().strip("'\"")
+
+
 def predicate(field: str, op: str, value: Any) -> Callable[[str | None], bool]:
     """The test a label must pass for ``field op value``; string values may be quoted or not."""
-    want = str(value).strip().strip("'\"")
+    want = bare(value)
     if op in EQ:
         return lambda s: s == want
     if op in NE:
@@ -127,7 +132,7 @@ VERDICTS = ("allow", "deny", "unknown")
 def _known_value(field: str, op: str, value: Any, known: tuple[str, ...]) -> None:
     """A field with a fixed set of values refuses any other with ``==``/``!=``: a typo (``verdict == dney``)
     is an error naming the values, not a filter that silently matches nothing (or everything)."""
-    want = str(value).strip().strip("'\"")
+    want = bare(value)
     if (op in EQ or op in NE) and want not in known:
         raise FilterError(f"{field} is one of {', '.join(known)}, not {want!r}")
 
